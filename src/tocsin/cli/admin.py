@@ -1,0 +1,191 @@
+"""Admin commands that work on the database directly: serve, db, token, verify, login."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from tocsin import migrate
+from tocsin.auth import service as auth_service
+from tocsin.cli.client import fail, save_login
+from tocsin.cli.output import emit_json, table
+from tocsin.config import Settings, load_settings
+from tocsin.db import Database
+from tocsin.engine.loop import Engine
+from tocsin.engine.steps import default_steps
+from tocsin.incidents import timeline
+from tocsin.policy.loader import LoadedPolicy, PolicyError, load_policy
+
+db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (admin, responder, viewer).", no_args_is_help=True)
+
+BOOTSTRAP_TOKEN_NAME = "local-admin"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+    app.add_typer(token_app, name="token")
+    app.command()(serve)
+    app.command("engine")(run_engine)
+    app.command()(verify)
+    app.command()(login)
+
+
+def _database(settings: Settings) -> Database:
+    return Database(settings.database_url)
+
+
+def _policy(settings: Settings) -> LoadedPolicy:
+    try:
+        return load_policy(settings.policy)
+    except PolicyError as exc:
+        fail(f"policy {settings.policy!r} is not valid:\n{exc}")
+        raise
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations up to the newest."""
+    settings = load_settings()
+    migrate.upgrade(settings.database_url)
+    typer.echo(f"database at {migrate.head_revision(settings.database_url)}")
+
+
+def ensure_schema(url: str) -> None:
+    """Upgrade an empty database; refuse to run on one that needs a migration."""
+    current = migrate.current_revision(url)
+    if current is None:
+        migrate.upgrade(url)
+    elif current != migrate.head_revision(url):
+        fail(f"the database is at revision {current}; run `tocsin db upgrade` first")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin, responder or viewer")],
+    name: Annotated[str, typer.Option(help="Who the token is for (shown as the actor).")],
+) -> None:
+    """Create an API token. It is printed once, alone on the last line."""
+    settings = load_settings()
+    ensure_schema(settings.database_url)
+    database = _database(settings)
+    with database.write_session() as session:
+        token = auth_service.create_token(session, name=name, role=role)
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List tokens (never the secrets)."""
+    database = _database(load_settings())
+    with database.read_session() as session:
+        rows = [
+            {"id": t.id, "name": t.name, "role": t.role, "prefix": t.prefix,
+             "created_at": t.created_at.isoformat(),
+             "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
+            for t in auth_service.list_tokens(session)
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    table("Tokens", ["id", "name", "role", "prefix", "created", "revoked"],
+          [tuple(r.values()) for r in rows])
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Option(help="Revoke every token with this name.")]) -> None:
+    """Revoke tokens by name."""
+    database = _database(load_settings())
+    with database.write_session() as session:
+        count = auth_service.revoke_named(session, name=name)
+    typer.echo(f"revoked {count} token(s) named {name}")
+
+
+def verify() -> None:
+    """Check every incident's timeline hash chain; exit 1 naming the first broken link."""
+    database = _database(load_settings())
+    broken = checked = 0
+    with database.read_session() as session:
+        for incident, chain_break in timeline.verify_all(session):
+            checked += 1
+            if chain_break is not None:
+                broken += 1
+                typer.echo(f"BROKEN {chain_break}", err=True)
+    if broken:
+        typer.echo(f"{broken} of {checked} timelines are broken", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"OK: {checked} timelines verified, every chain intact")
+
+
+def login(
+    url: Annotated[str, typer.Option(help="The Tocsin server, e.g. http://127.0.0.1:8080")],
+    token: Annotated[str, typer.Option(help="An API token from `tocsin token create`.")],
+) -> None:
+    """Save the server URL and token for the CLI."""
+    path = save_login(url, token)
+    typer.echo(f"saved to {path}")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    engine: Annotated[bool, typer.Option(help="Run the clock/notification engine in-process.")] = True,
+    bootstrap_admin: Annotated[bool, typer.Option(
+        help=f"Create a fresh admin token named {BOOTSTRAP_TOKEN_NAME!r}, print it and save it "
+        "for the CLI (previous one revoked).")] = False,
+) -> None:
+    """Serve the API, web console and status page (and run the engine unless --no-engine)."""
+    import uvicorn
+
+    from tocsin.web.app import create_app
+    from tocsin.web.deps import Runtime
+
+    settings = load_settings()
+    loaded = _policy(settings)
+    ensure_schema(settings.database_url)
+    database = _database(settings)
+    url = f"http://{host}:{port}"
+    if bootstrap_admin:
+        _bootstrap(database, url)
+    runtime = Runtime(settings=settings, database=database, policy=loaded)
+    worker = _engine(database, settings) if engine else None
+    if worker is not None:
+        worker.start_in_thread()
+    mode = "with engine" if worker else "without engine (run `tocsin engine` elsewhere)"
+    typer.echo(f"Tocsin serving on {url}  (policy {loaded.policy.name}, {database.dialect}, {mode})")
+    sys.stdout.flush()
+    try:
+        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+def _engine(database: Database, settings: Settings) -> Engine:
+    return Engine(database, default_steps(), max_sleep=settings.engine_interval_seconds)
+
+
+def run_engine() -> None:
+    """Run only the engine (clocks, escalations, notifications); scale it out beside `serve --no-engine`."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = load_settings()
+    ensure_schema(settings.database_url)
+    worker = _engine(_database(settings), settings)
+    typer.echo(f"Tocsin engine running on {worker.database.dialect}; Ctrl-C stops it")
+    sys.stdout.flush()
+    try:
+        worker.run_forever()
+    except KeyboardInterrupt:
+        worker.stop()
+
+
+def _bootstrap(database: Database, url: str) -> None:
+    with database.write_session() as session:
+        auth_service.revoke_named(session, name=BOOTSTRAP_TOKEN_NAME)
+        token = auth_service.create_token(session, name=BOOTSTRAP_TOKEN_NAME, role="admin")
+    path = save_login(url, token)
+    typer.echo(f"\n  Tocsin URL:   {url}\n  API docs:     {url}/docs")
+    typer.echo(f"  Admin token:  {token}\n  (saved for the tocsin CLI in {path})\n")

@@ -1,0 +1,184 @@
+"""`tocsin incident ...`: run incidents through the API."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from tocsin.cli.client import ApiClient, fail
+from tocsin.cli.output import console, emit_json, short_time, table
+
+app = typer.Typer(help="Declare and run incidents (talks to the API).", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
+
+
+def _client() -> ApiClient:
+    return ApiClient.from_environment()
+
+
+def _show(incident: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(incident)
+        return
+    console.print(
+        f"[bold]{incident['id']}[/bold]  {incident['severity']}  {incident['status']}  "
+        f"{incident['title']}"
+    )
+    facts = ["impact_started_at", "detected_at", "declared_at", "acknowledged_at",
+             "mitigated_at", "resolved_at", "closed_at"]
+    rows = [(f.removesuffix("_at"), short_time(incident.get(f))) for f in facts]
+    rows += [("type", incident.get("type") or "-"), ("services", ", ".join(incident["services"]))]
+    rows += [("flags", json.dumps(incident["flags"])), ("policy", incident["policy"]["name"])]
+    rows += [(f"role: {r}", who) for r, who in incident["roles"].items()]
+    table(None, ["field", "value"], rows)
+    if incident["clocks"]:
+        clocks = [
+            (c["kind"], c["label"], short_time(c["due_at"]), c["state"]) for c in incident["clocks"]
+        ]
+        table("Clocks", ["kind", "what", "due", "state"], clocks)
+
+
+def _parse_flags(flags: list[str]) -> dict[str, Any]:
+    """`drill` -> {"drill": true}; `region=eu` -> "eu"; `count=3` -> 3 (JSON when it parses)."""
+    parsed: dict[str, Any] = {}
+    for flag in flags:
+        name, sep, value = flag.partition("=")
+        parsed[name] = _flag_value(value) if sep else True
+    return parsed
+
+
+def _flag_value(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+@app.command()
+def declare(
+    title: Annotated[str, typer.Option(help="What is happening, in a line.")],
+    severity: Annotated[str, typer.Option(help="A severity id from the policy, e.g. P1.")],
+    type_: Annotated[str | None, typer.Option("--type", help="Incident type id.")] = None,
+    summary: Annotated[str, typer.Option(help="Longer description.")] = "",
+    service: Annotated[list[str], typer.Option(help="Affected service (repeatable).")] = [],  # noqa: B006
+    flag: Annotated[list[str], typer.Option(help="Flag NAME or NAME=VALUE (repeatable).")] = [],  # noqa: B006
+    as_json: JsonFlag = False,
+) -> None:
+    """Declare an incident. Its clocks start at once."""
+    body = {"title": title, "severity": severity, "type": type_, "summary": summary,
+            "services": service, "flags": _parse_flags(flag)}
+    _show(_client().call("POST", "/api/v1/incidents", json=body), as_json)
+
+
+@app.command("list")
+def list_(
+    status: Annotated[list[str], typer.Option(help="Only these statuses (repeatable).")] = [],  # noqa: B006
+    severity: Annotated[list[str], typer.Option(help="Only these severities.")] = [],  # noqa: B006
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """List incidents, newest first."""
+    params: dict[str, Any] = {"status": status, "severity": severity, "limit": limit}
+    page = _client().call("GET", "/api/v1/incidents", params=params)
+    if as_json:
+        emit_json(page)
+        return
+    rows = [(i["id"], i["severity"], i["status"], i["title"], short_time(i["declared_at"]))
+            for i in page["items"]]
+    table("Incidents", ["id", "severity", "status", "title", "declared"], rows)
+
+
+@app.command()
+def show(incident_id: str, as_json: JsonFlag = False) -> None:
+    """Show one incident with its facts, roles and clocks."""
+    _show(_client().call("GET", f"/api/v1/incidents/{incident_id}"), as_json)
+
+
+@app.command()
+def timeline(incident_id: str, as_json: JsonFlag = False) -> None:
+    """Show the incident's timeline (each event hash-chained to the one before)."""
+    events = _client().call("GET", f"/api/v1/incidents/{incident_id}/timeline")
+    if as_json:
+        emit_json(events)
+        return
+    rows = [(e["seq"], short_time(e["at"]), e["kind"], e["actor"], json.dumps(e["data"])[:80],
+             e["hash"][:12]) for e in events]
+    table(f"Timeline of {incident_id}", ["#", "at", "event", "by", "data", "hash"], rows)
+
+
+@app.command()
+def ack(incident_id: str, as_json: JsonFlag = False) -> None:
+    """Acknowledge an incident: you have it."""
+    _show(_client().call("POST", f"/api/v1/incidents/{incident_id}/acknowledge"), as_json)
+
+
+@app.command()
+def status(
+    incident_id: str,
+    new_status: Annotated[str, typer.Argument(metavar="STATUS",
+        help="investigating, identified, monitoring, resolved or closed")],
+    message: Annotated[str, typer.Option("--message", "-m", help="What changed and why.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Move an incident along its lifecycle, with a message."""
+    body = {"status": new_status, "message": message}
+    _show(_client().call("POST", f"/api/v1/incidents/{incident_id}/status", json=body), as_json)
+
+
+@app.command()
+def severity(
+    incident_id: str,
+    new_severity: Annotated[str, typer.Argument(metavar="SEVERITY")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why the severity changes.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Change an incident's severity, with a reason."""
+    body = {"severity": new_severity, "reason": reason}
+    _show(_client().call("POST", f"/api/v1/incidents/{incident_id}/severity", json=body), as_json)
+
+
+@app.command()
+def role(
+    incident_id: str,
+    role_id: Annotated[str, typer.Argument(metavar="ROLE", help="A role id from the policy.")],
+    assignee: Annotated[str | None, typer.Argument(help="Who; omit to clear the role.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Assign a role (commander, technical_lead, ...) or clear it."""
+    body = {"role": role_id, "assignee": assignee}
+    _show(_client().call("POST", f"/api/v1/incidents/{incident_id}/roles", json=body), as_json)
+
+
+@app.command()
+def note(incident_id: str, text: str, as_json: JsonFlag = False) -> None:
+    """Add a note to the timeline."""
+    body = {"text": text}
+    _show(_client().call("POST", f"/api/v1/incidents/{incident_id}/notes", json=body), as_json)
+
+
+@app.command()
+def resolve(
+    incident_id: str,
+    message: Annotated[str, typer.Option("--message", "-m")] = "Resolved.",
+    as_json: JsonFlag = False,
+) -> None:
+    """Resolve an incident (shortcut for `status ID resolved`)."""
+    body = {"status": "resolved", "message": message}
+    _show(_client().call("POST", f"/api/v1/incidents/{incident_id}/status", json=body), as_json)
+
+
+@app.command()
+def close(
+    incident_id: str,
+    message: Annotated[str, typer.Option("--message", "-m")] = "Closed.",
+    as_json: JsonFlag = False,
+) -> None:
+    """Close an incident for good (shortcut for `status ID closed`)."""
+    body = {"status": "closed", "message": message}
+    _show(_client().call("POST", f"/api/v1/incidents/{incident_id}/status", json=body), as_json)
+
+
+__all__ = ["app", "fail"]

@@ -1,0 +1,30 @@
+"""Process configuration, read once from the environment.
+
+The names are a contract (see README): TOCSIN_DATABASE_URL, TOCSIN_POLICY, TOCSIN_PUBLIC_URL.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_DATABASE_URL = "sqlite:///./var/tocsin.db"
+DEFAULT_POLICY = "default"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    policy: str = DEFAULT_POLICY
+    public_url: str = "http://127.0.0.1:8080"
+    engine_interval_seconds: float = 1.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def load_settings() -> Settings:
+    return Settings(
+        database_url=os.environ.get("TOCSIN_DATABASE_URL", DEFAULT_DATABASE_URL),
+        policy=os.environ.get("TOCSIN_POLICY", DEFAULT_POLICY),
+        public_url=os.environ.get("TOCSIN_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
+        engine_interval_seconds=float(os.environ.get("TOCSIN_ENGINE_INTERVAL", "1.0")),
+    )

@@ -1,0 +1,160 @@
+"""The incident API's request and response shapes (kept apart from the ORM models)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from tocsin.incidents.lifecycle import allowed_next
+from tocsin.incidents.models import Incident, TimelineEvent
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class DeclareIn(Strict):
+    title: str = Field(min_length=1, max_length=300)
+    severity: str = Field(min_length=1, max_length=40)
+    type: str | None = Field(default=None, max_length=80)
+    summary: str = Field(default="", max_length=20_000)
+    services: list[str] = Field(default_factory=list, max_length=100)
+    flags: dict[str, Any] = Field(default_factory=dict)
+    impact_started_at: AwareDatetime | None = None
+    detected_at: AwareDatetime | None = None
+
+
+class AcknowledgeIn(Strict):
+    at: AwareDatetime | None = None
+
+
+class StatusIn(Strict):
+    status: str
+    message: str = Field(min_length=1, max_length=20_000)
+    at: AwareDatetime | None = None
+
+
+class SeverityIn(Strict):
+    severity: str = Field(min_length=1, max_length=40)
+    reason: str = Field(min_length=1, max_length=20_000)
+
+
+class RoleIn(Strict):
+    role: str = Field(min_length=1, max_length=80)
+    assignee: str | None = Field(default=None, max_length=200)
+
+
+class NoteIn(Strict):
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class UpdateIn(Strict):
+    message: str = Field(min_length=1, max_length=20_000)
+
+
+class FlagsIn(Strict):
+    flags: dict[str, Any] = Field(description="Flags to set; a null value clears the flag.")
+    aware_at: AwareDatetime | None = Field(
+        default=None, description="When the organisation became aware (regulatory clocks count "
+        "from here). Defaults to now."
+    )
+
+
+class CompleteClockIn(Strict):
+    note: str = Field(min_length=1, max_length=20_000, description="What was done, for the record.")
+
+
+class ClockOut(BaseModel):
+    kind: str
+    key: str
+    due_at: datetime
+    state: str
+    action: str
+    label: str
+    targets: list[str]
+    settled_at: datetime | None = None
+    warn_at: datetime | None = None
+
+
+class PolicyRef(BaseModel):
+    name: str
+    hash: str
+
+
+class IncidentOut(BaseModel):
+    id: str
+    title: str
+    summary: str
+    severity: str
+    status: str
+    type: str | None
+    services: list[str]
+    flags: dict[str, Any]
+    roles: dict[str, str]
+    policy: PolicyRef
+    declared_by: str
+    acknowledged_by: str | None
+    impact_started_at: datetime | None
+    detected_at: datetime
+    declared_at: datetime
+    acknowledged_at: datetime | None
+    mitigated_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    allowed_next_statuses: list[str]
+    clocks: list[ClockOut]
+
+    @classmethod
+    def of(cls, incident: Incident, clocks: list[ClockOut]) -> IncidentOut:
+        return cls(
+            id=incident.id,
+            title=incident.title,
+            summary=incident.summary,
+            severity=incident.severity,
+            status=incident.status,
+            type=incident.type,
+            services=incident.services,
+            flags=incident.flags,
+            roles=incident.roles,
+            policy=PolicyRef(name=incident.policy_name, hash=incident.policy_hash),
+            declared_by=incident.declared_by,
+            acknowledged_by=incident.acknowledged_by,
+            impact_started_at=incident.impact_started_at,
+            detected_at=incident.detected_at,
+            declared_at=incident.declared_at,
+            acknowledged_at=incident.acknowledged_at,
+            mitigated_at=incident.mitigated_at,
+            resolved_at=incident.resolved_at,
+            closed_at=incident.closed_at,
+            allowed_next_statuses=allowed_next(incident.status),
+            clocks=clocks,
+        )
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` to read the next page.")
+
+
+class EventOut(BaseModel):
+    seq: int
+    kind: str
+    at: datetime
+    actor: str
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, event: TimelineEvent) -> EventOut:
+        return cls(
+            seq=event.seq,
+            kind=event.kind,
+            at=event.at,
+            actor=event.actor,
+            data=event.data,
+            prev_hash=event.prev_hash,
+            hash=event.hash,
+        )

@@ -1,0 +1,39 @@
+"""Which policy is in force, and the policy each incident was declared under."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy.orm import Session
+
+from tocsin.errors import NotFound
+from tocsin.policy.loader import LoadedPolicy, load_policy_text
+from tocsin.policy.models import PolicySnapshot
+from tocsin.timesource import now
+
+
+def remember(session: Session, loaded: LoadedPolicy) -> None:
+    """Store the policy text under its hash, once."""
+    if session.get(PolicySnapshot, loaded.hash) is None:
+        session.add(
+            PolicySnapshot(
+                hash=loaded.hash,
+                name=loaded.policy.name,
+                source=loaded.source,
+                text=loaded.text,
+                first_seen_at=now(),
+            )
+        )
+        session.flush()
+
+
+@lru_cache(maxsize=64)
+def _parse(text: str, source: str) -> LoadedPolicy:
+    return load_policy_text(text, source=source)
+
+
+def by_hash(session: Session, policy_hash: str) -> LoadedPolicy:
+    snapshot = session.get(PolicySnapshot, policy_hash)
+    if snapshot is None:
+        raise NotFound(f"no policy with hash {policy_hash}", field="policy_hash")
+    return _parse(snapshot.text, snapshot.source)

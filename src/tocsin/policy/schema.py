@@ -1,0 +1,756 @@
+"""The policy: an incident-response runbook as validated data.
+
+A policy file is YAML; `tocsin.policy.loader` reads it into `Policy`. Every model forbids
+unknown keys, so a typo such as `respond_withn` is an error rather than a silently missing
+clock. Durations are written as text ("15m", "4bh", "3bd", "next_business_day", "n/a") and
+held as `Duration`; `None` means "does not apply", and the clock is not started.
+
+Targets. Escalation steps, communication stages, update audiences, regulatory notices and
+templates name who is told by id: either a role id (`commander`, filled per incident) or an
+audience id (a standing contact point such as `legal` or `customers`).
+
+Severities are listed most severe first; nothing here assumes a numbering scheme.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from tocsin.policy.durations import BusinessCalendar, Duration, parse_duration
+
+__all__ = [
+    "ActionItemClass",
+    "Audience",
+    "CommunicationStage",
+    "EscalationStep",
+    "IncidentType",
+    "Phase",
+    "Policy",
+    "PolicyProblems",
+    "Regulatory",
+    "Role",
+    "Severity",
+    "Template",
+    "UnknownSeverity",
+    "dotted",
+]
+
+Loc = tuple[str | int, ...]
+
+
+# Domain exceptions are named for what went wrong (IllegalTransition, UnknownSeverity).
+class UnknownSeverity(KeyError):  # noqa: N818
+    """A severity id the policy does not define; the message lists the allowed ids in order."""
+
+    def __init__(self, severity_id: str, allowed: list[str]) -> None:
+        super().__init__(severity_id)
+        self.severity_id = severity_id
+        self.allowed = allowed
+        self.message = (
+            f"unknown severity {severity_id!r}; allowed (most severe first): {', '.join(allowed)}"
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PolicyProblems(ValueError):
+    """Cross-field problems found after the fields themselves parsed, each at its own path.
+
+    Raised inside pydantic validation; the loader unpacks `problems` so that every problem
+    is reported at its own file line rather than at the top of the document.
+    """
+
+    def __init__(self, problems: list[tuple[Loc, str]]) -> None:
+        super().__init__("; ".join(f"{dotted(loc)}: {message}" for loc, message in problems))
+        self.problems = problems
+
+
+def dotted(loc: Loc) -> str:
+    """("severities", 1, "after") -> "severities[1].after", as errors show a path."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+# -- field types -----------------------------------------------------------------------------
+
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=80)]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=80)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Cadence = Literal["weekly", "monthly", "quarterly", "biannually", "annually"]
+EscalateWhen = Literal["unacknowledged", "unresolved"]
+
+
+def _optional_duration(value: object) -> Duration | None:
+    if value is None or isinstance(value, Duration):
+        return value
+    if isinstance(value, str | int | float):
+        return parse_duration(value)
+    raise ValueError(f"expected a duration such as '15m', got {type(value).__name__}")
+
+
+def _required_duration(value: object) -> Duration:
+    duration = _optional_duration(value)
+    if duration is None:
+        raise ValueError(f"{value!r} means 'does not apply', but this needs a duration")
+    return duration
+
+
+def _dump_duration(value: Duration | None) -> str | None:
+    return None if value is None else str(value)
+
+
+_DURATION_SCHEMA = WithJsonSchema({"type": ["string", "null"], "examples": ["15m", "3bd"]})
+OptDuration = Annotated[
+    Duration | None,
+    PlainValidator(_optional_duration),
+    PlainSerializer(_dump_duration),
+    _DURATION_SCHEMA,
+]
+ReqDuration = Annotated[
+    Duration,
+    PlainValidator(_required_duration),
+    PlainSerializer(_dump_duration),
+    _DURATION_SCHEMA,
+]
+
+
+def _clock_time(value: object) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        hours, minutes = (int(part) for part in value.strip().split(":"))
+        if hours < 24 and minutes < 60:
+            return time(hours, minutes)
+    raise ValueError(f"{value!r} is not a time of day; write it quoted as 'HH:MM', e.g. '09:00'")
+
+
+ClockTime = Annotated[time, PlainValidator(_clock_time), PlainSerializer(str)]
+
+
+def _label(value: object) -> str:
+    # `version: 1.0` is a float to YAML; a version is a label, so take it as text.
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"expected a version label such as '1.0', got {type(value).__name__}")
+
+
+def _optional_label(value: object) -> str | None:
+    return None if value is None else _label(value)
+
+
+Label = Annotated[str, PlainValidator(_label)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# -- calendar ---------------------------------------------------------------------------------
+
+
+class BusinessHours(_Model):
+    start: ClockTime = time(9)
+    end: ClockTime = time(17)
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]), min_length=1)
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, end: time, info: ValidationInfo) -> time:
+        start = info.data.get("start")
+        if start is not None and not start < end:
+            raise ValueError(f"end {end:%H:%M} must be after start {start:%H:%M}")
+        return end
+
+
+class Holidays(_Model):
+    """Public holidays that business-time clocks skip (the `holidays` package's codes)."""
+
+    country: str | None = None
+    subdiv: str | None = None
+    extra: list[date] = []
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _known_region(self) -> Holidays:
+        BusinessCalendar(holiday_country=self.country, holiday_subdiv=self.subdiv)
+        return self
+
+
+# -- people -----------------------------------------------------------------------------------
+
+
+class Audience(_Model):
+    """Anyone who can be notified or escalated to. An unknown contact stays None (not set)."""
+
+    id: Id
+    name: str
+    person: str | None = None
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    phone: str | None = None
+    chat: str | None = None
+    url: str | None = None
+    role: Id | None = None
+    note: str | None = None
+
+
+class Role(_Model):
+    id: Id
+    name: str
+    duties: list[str] = []
+    primary: str | None = None
+    backup: str | None = None
+    members: list[str] = []
+    note: str | None = None
+
+
+class Flag(_Model):
+    id: Id
+    name: str
+    description: str = ""
+
+
+class ContainmentFlag(_Model):
+    """A switch responders flip to contain damage, such as rastup's `global-readonly`."""
+
+    id: Id
+    description: str = ""
+    when: str
+    release: str | None = None
+    monitor_after_release: OptDuration = None
+
+
+class Channel(_Model):
+    """Where responders coordinate (a chat channel, a bridge), with its own update cadence."""
+
+    id: Id
+    name: str
+    kind: str | None = None
+    address: str | None = None
+    purpose: str | None = None
+    participants: str | None = None
+    update_every: dict[Id, OptDuration] = {}
+    note: str | None = None
+
+
+# -- severities -------------------------------------------------------------------------------
+
+
+class EscalationStep(_Model):
+    after: ReqDuration
+    when: EscalateWhen
+    notify: list[Id] = []
+    note: str | None = None
+
+
+class CommunicationStage(_Model):
+    stage: Id
+    name: str | None = None
+    window: str | None = None
+    within: ReqDuration
+    audience: list[Id] = []
+    channels: list[str] = []
+    actions: list[str] = []
+    conditions: dict[Id, str] = {}
+    note: str | None = None
+
+
+class ReviewRule(_Model):
+    """Whether this severity needs a post-incident review, and by when after resolution.
+
+    `required` None defers to `post_incident.required_for`; `within` None defers to
+    `post_incident.review_within`.
+    """
+
+    required: bool | None = None
+    within: OptDuration = None
+
+
+class Severity(_Model):
+    id: Id
+    name: str
+    tagline: str | None = None
+    description: str = ""
+    criteria: list[str] = []
+    examples: list[str] = []
+    respond_within: OptDuration = None
+    resolve_within: OptDuration = None
+    update_every: OptDuration = None
+    update_audience: list[Id] = []
+    update_channel: str | None = None
+    update_notes: str | None = None
+    pages: bool = False
+    review: ReviewRule = ReviewRule()
+    escalation: list[EscalationStep] = []
+    escalation_note: str | None = None
+    communication: list[CommunicationStage] = []
+    status_page: str | None = None
+    notes: list[str] = []
+
+
+# -- procedure --------------------------------------------------------------------------------
+
+
+class Link(_Model):
+    title: str
+    url: str | None = None
+
+
+class IncidentType(_Model):
+    id: Id
+    name: str
+    description: str = ""
+    examples: list[str] = []
+    checklists: dict[Id, list[str]] = {}
+    runbooks: list[Link] = []
+
+
+class Step(_Model):
+    name: str
+    target: str | None = None
+    checklist: list[str] = []
+
+
+class Phase(_Model):
+    id: Id
+    name: str
+    target: str | None = None
+    within: OptDuration = None
+    checklist: list[str] = []
+    steps: list[Step] = []
+    note: str | None = None
+
+
+class Template(_Model):
+    """A message with `{{ placeholder }}` fields; see `placeholders()`."""
+
+    id: Id
+    name: str
+    audience: list[Id] = []
+    channel: str | None = None
+    when: list[Id] = []
+    types: list[Id] = []
+    flags: list[Id] = []
+    format: Literal["text", "markdown"] = "text"
+    subject: str | None = None
+    body: str
+    note: str | None = None
+
+    def placeholders(self) -> list[str]:
+        """The `{{ name }}` fields used in subject and body, in first-seen order."""
+        text = f"{self.subject or ''}\n{self.body}"
+        return list(dict.fromkeys(re.findall(r"\{\{\s*([\w.]+)\s*\}\}", text)))
+
+
+# -- after the incident -----------------------------------------------------------------------
+
+
+class ActionItemClass(_Model):
+    id: Id
+    name: str
+    within: ReqDuration
+    description: str | None = None
+
+
+class AgendaItem(_Model):
+    topic: str
+    minutes: int | None = Field(default=None, ge=0)
+
+
+class PostIncident(_Model):
+    """Reviews are due `review_within` after resolution, for `required_for` (None = all)."""
+
+    review_within: OptDuration = None
+    required_for: list[Id] | None = None
+    required_sections: list[str] = []
+    blameless: bool | None = None
+    meeting_length: str | None = None
+    participants: str | None = None
+    agenda: list[AgendaItem] = []
+    activities: list[Step] = []
+    action_item_classes: list[ActionItemClass] = []
+    documentation: list[str] = []
+    notes: list[str] = []
+
+
+class Trigger(_Model):
+    """When a regime applies: every condition given must hold; within a list, any one."""
+
+    flags: list[Id] = []
+    types: list[Id] = []
+    severities: list[Id] = []
+
+    def is_empty(self) -> bool:
+        return not (self.flags or self.types or self.severities)
+
+
+class Regulatory(_Model):
+    """A notice owed to a regulator or counsel, `within` after the `from` fact.
+
+    `within` None records the obligation (e.g. "per contract") without starting a clock.
+    """
+
+    id: Slug
+    name: str
+    within: OptDuration = None
+    from_: Literal["awareness", "declared", "confirmed"] = Field("awareness", alias="from")
+    trigger: Trigger
+    notify: list[Id] = []
+    note: str | None = None
+
+
+class Drill(_Model):
+    id: Id
+    kind: Literal["tabletop", "simulation", "dry_run", "review"]
+    severity: Id | None = None
+    cadence: Cadence
+    scope: str = ""
+    participants: str | None = None
+    note: str | None = None
+
+
+class Training(_Model):
+    id: Id
+    who: str
+    cadence: Cadence | None = None
+    within: OptDuration = None
+    scope: str = ""
+
+
+class OnCall(_Model):
+    rotation: str | None = None
+    layers: list[str] = []
+    tool: str | None = None
+    handoff: str | None = None
+    respond_within: OptDuration = None
+    duties: list[str] = []
+
+
+class Tool(_Model):
+    purpose: str
+    name: str | None = None
+    note: str | None = None
+
+
+class Revision(_Model):
+    version: Label
+    date: dt.date | None = None
+    changes: str | None = None
+    author: str | None = None
+
+
+class Document(_Model):
+    """Facts about the runbook document itself (owner, review schedule, history)."""
+
+    owner: str | None = None
+    status: str | None = None
+    classification: str | None = None
+    last_updated: date | None = None
+    review_schedule: str | None = None
+    next_review: date | None = None
+    references: list[Link] = []
+    history: list[Revision] = []
+    notes: list[str] = []
+
+
+class Guidance(_Model):
+    """Runbook text that sets no clock (tools, detection sources, metrics) kept verbatim."""
+
+    title: str
+    items: list[str]
+
+
+# -- the policy -------------------------------------------------------------------------------
+
+
+class Policy(_Model):
+    name: Slug
+    title: str
+    version: Annotated[str | None, PlainValidator(_optional_label)] = None
+    description: str = ""
+    timezone: str = "UTC"
+    business_hours: BusinessHours = BusinessHours()
+    holidays: Holidays = Holidays()
+    document: Document = Document()
+    completions: list[str] = []
+    flags: list[Flag] = []
+    containment_flags: list[ContainmentFlag] = []
+    severities: list[Severity] = Field(min_length=1)
+    audiences: list[Audience] = []
+    roles: list[Role] = []
+    escalation_chain: list[Id] = []
+    escalation_triggers: list[str] = []
+    channels: list[Channel] = []
+    incident_types: list[IncidentType] = []
+    phases: list[Phase] = []
+    templates: list[Template] = []
+    post_incident: PostIncident = PostIncident()
+    regulatory: list[Regulatory] = []
+    drills: list[Drill] = []
+    training: list[Training] = []
+    on_call: OnCall = OnCall()
+    tools: list[Tool] = []
+    guidance: list[Guidance] = []
+
+    _calendar: BusinessCalendar | None = PrivateAttr(default=None)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like UTC") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        problems = list(_problems(self))
+        if problems:
+            raise PolicyProblems(problems)
+        return self
+
+    # -- lookups --
+
+    def severity(self, severity_id: str) -> Severity:
+        for severity in self.severities:
+            if severity.id == severity_id:
+                return severity
+        raise UnknownSeverity(severity_id, self.severity_ids())
+
+    def severity_ids(self) -> list[str]:
+        return [severity.id for severity in self.severities]
+
+    def rank(self, severity_id: str) -> int:
+        """0 for the most severe; larger is milder."""
+        return self.severity_ids().index(self.severity(severity_id).id)
+
+    def type_ids(self) -> list[str]:
+        return [incident_type.id for incident_type in self.incident_types]
+
+    def role_ids(self) -> list[str]:
+        return [role.id for role in self.roles]
+
+    def flag_ids(self) -> list[str]:
+        return [flag.id for flag in self.flags]
+
+    def target_ids(self) -> list[str]:
+        """Everything a step may notify: role ids, then audience ids."""
+        return self.role_ids() + [audience.id for audience in self.audiences]
+
+    def target_name(self, target_id: str) -> str:
+        for item in (*self.roles, *self.audiences):
+            if item.id == target_id:
+                return item.name
+        return target_id
+
+    def review_rule(self, severity_id: str) -> tuple[bool, Duration | None]:
+        """(whether a review is required, how long after resolution it is due)."""
+        severity = self.severity(severity_id)
+        required = severity.review.required
+        if required is None:
+            listed = self.post_incident.required_for
+            required = listed is None or severity.id in listed
+        return required, severity.review.within or self.post_incident.review_within
+
+    def action_item_class(self, class_id: str) -> ActionItemClass:
+        for item in self.post_incident.action_item_classes:
+            if item.id == class_id:
+                return item
+        known = ", ".join(item.id for item in self.post_incident.action_item_classes)
+        raise KeyError(f"unknown action item class {class_id!r}; allowed: {known or 'none'}")
+
+    def calendar(self) -> BusinessCalendar:
+        """Business time for this policy's clocks (cached: holiday tables are built per year)."""
+        if self._calendar is None:
+            self._calendar = self._build_calendar()
+        return self._calendar
+
+    def _build_calendar(self) -> BusinessCalendar:
+        hours, days = self.business_hours, self.business_hours.days
+        return BusinessCalendar(
+            timezone=self.timezone,
+            day_start=hours.start,
+            day_end=hours.end,
+            weekdays=frozenset(WEEKDAYS.index(day) for day in days),
+            holiday_country=self.holidays.country,
+            holiday_subdiv=self.holidays.subdiv,
+            extra_holidays=self.holidays.extra,
+        )
+
+
+# -- cross-field checks -----------------------------------------------------------------------
+
+Problems = Iterator[tuple[Loc, str]]
+
+
+def _problems(policy: Policy) -> Problems:
+    yield from _unique_ids(policy)
+    yield from _severity_problems(policy)
+    yield from _procedure_problems(policy)
+    yield from _after_incident_problems(policy)
+
+
+def _duplicates(loc: Loc, items: Iterable[Any], attr: str = "id") -> Problems:
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        value = getattr(item, attr)
+        if value in seen:
+            yield (*loc, index, attr), f"duplicate {attr} {value!r}"
+        seen.add(value)
+
+
+def _unique_ids(policy: Policy) -> Problems:
+    for name in (
+        "flags", "containment_flags", "severities", "audiences", "roles", "channels",
+        "incident_types", "phases", "templates", "regulatory", "drills", "training",
+    ):  # fmt: skip
+        yield from _duplicates((name,), getattr(policy, name))
+    yield from _duplicates(("post_incident", "action_item_classes"),
+                           policy.post_incident.action_item_classes)  # fmt: skip
+    roles = set(policy.role_ids())
+    for index, audience in enumerate(policy.audiences):
+        if audience.id in roles:
+            yield ("audiences", index, "id"), (
+                f"{audience.id!r} is already a role id; a target must name one thing"
+            )
+
+
+def _references(loc: Loc, ids: Iterable[str], known: list[str], what: str) -> Problems:
+    for index, ref in enumerate(ids):
+        if ref not in known:
+            allowed = ", ".join(known) if known else "none defined"
+            yield (*loc, index), f"unknown {what} {ref!r}; allowed: {allowed}"
+
+
+def _targets(policy: Policy) -> Callable[[Loc, Iterable[str]], Problems]:
+    known = policy.target_ids()
+
+    def check(loc: Loc, ids: Iterable[str]) -> Problems:
+        return _references(loc, ids, known, "target (role or audience)")
+
+    return check
+
+
+def _severity_problems(policy: Policy) -> Problems:
+    check = _targets(policy)
+    for index, severity in enumerate(policy.severities):
+        loc: Loc = ("severities", index)
+        yield from check((*loc, "update_audience"), severity.update_audience)
+        for step_index, step in enumerate(severity.escalation):
+            yield from check((*loc, "escalation", step_index, "notify"), step.notify)
+        yield from _escalation_order(loc, severity.escalation)
+        yield from _duplicates((*loc, "communication"), severity.communication, "stage")
+        for stage_index, stage in enumerate(severity.communication):
+            stage_loc = (*loc, "communication", stage_index)
+            yield from check((*stage_loc, "audience"), stage.audience)
+            for target in stage.conditions:
+                if target not in stage.audience:
+                    yield (*stage_loc, "conditions", target), (
+                        f"{target!r} is not in this stage's audience"
+                    )
+        yield from _review_conflict(policy, loc, severity)
+
+
+def _nominal(duration: Duration) -> tuple[str, float]:
+    # Steps are only ordered against steps counted the same way; calendar and immediate
+    # compare with each other, business time with itself.
+    kind = "calendar" if duration.kind in ("calendar", "immediate") else str(duration.kind)
+    return kind, duration.amount.total_seconds()
+
+
+def _escalation_order(loc: Loc, steps: list[EscalationStep]) -> Problems:
+    last: dict[tuple[str, str], tuple[float, Duration]] = {}
+    for index, step in enumerate(steps):
+        kind, seconds = _nominal(step.after)
+        previous = last.get((step.when, kind))
+        if previous is not None and seconds < previous[0]:
+            yield (*loc, "escalation", index, "after"), (
+                f"{step.after} comes before the previous {step.when} step ({previous[1]}); "
+                "list escalation steps in the order they fire"
+            )
+        last[(step.when, kind)] = (seconds, step.after)
+
+
+def _review_conflict(policy: Policy, loc: Loc, severity: Severity) -> Problems:
+    listed = policy.post_incident.required_for
+    if severity.review.required is None or listed is None:
+        return
+    if severity.review.required != (severity.id in listed):
+        yield (*loc, "review", "required"), (
+            f"says {severity.review.required} but post_incident.required_for "
+            f"{'lists' if severity.id in listed else 'does not list'} {severity.id}"
+        )
+
+
+def _procedure_problems(policy: Policy) -> Problems:
+    check = _targets(policy)
+    severities, types, flags = policy.severity_ids(), policy.type_ids(), policy.flag_ids()
+    phases, roles = [phase.id for phase in policy.phases], policy.role_ids()
+    for index, audience in enumerate(policy.audiences):
+        if audience.role is not None:
+            yield from _references(("audiences", index, "role"), [audience.role], roles, "role")
+    yield from check(("escalation_chain",), policy.escalation_chain)
+    for index, channel in enumerate(policy.channels):
+        yield from _mapping_keys(("channels", index, "update_every"), channel.update_every,
+                                 severities, "severity")  # fmt: skip
+    for index, incident_type in enumerate(policy.incident_types):
+        yield from _mapping_keys(("incident_types", index, "checklists"),
+                                 incident_type.checklists, phases, "phase")  # fmt: skip
+    for index, template in enumerate(policy.templates):
+        loc: Loc = ("templates", index)
+        yield from check((*loc, "audience"), template.audience)
+        yield from _references((*loc, "when"), template.when, severities, "severity")
+        yield from _references((*loc, "types"), template.types, types, "incident type")
+        yield from _references((*loc, "flags"), template.flags, flags, "flag")
+    for index, drill in enumerate(policy.drills):
+        if drill.severity is not None:
+            yield from _references(("drills", index, "severity"), [drill.severity], severities,
+                                   "severity")  # fmt: skip
+
+
+def _mapping_keys(loc: Loc, mapping: dict[str, Any], known: list[str], what: str) -> Problems:
+    for key in mapping:
+        if key not in known:
+            yield (*loc, key), f"unknown {what} {key!r}; allowed: {', '.join(known) or 'none'}"
+
+
+def _after_incident_problems(policy: Policy) -> Problems:
+    check = _targets(policy)
+    severities, types, flags = policy.severity_ids(), policy.type_ids(), policy.flag_ids()
+    required_for = policy.post_incident.required_for or []
+    yield from _references(("post_incident", "required_for"), required_for, severities,
+                           "severity")  # fmt: skip
+    for index, regime in enumerate(policy.regulatory):
+        loc: Loc = ("regulatory", index)
+        yield from check((*loc, "notify"), regime.notify)
+        trigger = regime.trigger
+        if trigger.is_empty():
+            yield (*loc, "trigger"), "needs at least one of flags, types or severities"
+        yield from _references((*loc, "trigger", "flags"), trigger.flags, flags, "flag")
+        yield from _references((*loc, "trigger", "types"), trigger.types, types, "incident type")
+        yield from _references((*loc, "trigger", "severities"), trigger.severities, severities,
+                               "severity")  # fmt: skip

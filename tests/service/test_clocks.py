@@ -1,0 +1,212 @@
+"""Clocks from the policy, settled by incident events and by the engine (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from tocsin.db import Database
+from tocsin.engine.loop import Engine
+from tocsin.incidents import service, timeline
+from tocsin.incidents.clock_engine import ClockStep
+from tocsin.incidents.clocks import all_clocks
+from tocsin.incidents.service import Declaration
+from tocsin.policy.loader import LoadedPolicy, load_policy
+
+FRIDAY_10 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def proofkit() -> LoadedPolicy:
+    return load_policy("proofkit")
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Coordinates]:
+    with time_machine.travel(FRIDAY_10, tick=False) as traveller:
+        yield traveller
+
+
+def declare(database: Database, loaded: LoadedPolicy, severity: str, **fields: object) -> str:
+    with database.write_session() as session:
+        declaration = Declaration(title="Outage", severity=severity, **fields)  # type: ignore[arg-type]
+        return service.declare(session, loaded=loaded, declaration=declaration, actor="ic").id
+
+
+def clocks(database: Database, incident_id: str) -> dict[str, tuple[str, datetime]]:
+    """key -> (state, due_at) of the latest clock with that key."""
+    with database.read_session() as session:
+        return {c.key: (c.state, c.due_at) for c in all_clocks(session, incident_id)}
+
+
+def events(database: Database, incident_id: str, kind: str) -> list[dict[str, object]]:
+    with database.read_session() as session:
+        return [e.data for e in timeline.events(session, incident_id) if e.kind == kind]
+
+
+def tick(database: Database) -> int:
+    return ClockStep().run_due(database)
+
+
+def test_proofkit_p1_gets_its_runbook_targets(
+    database: Database, proofkit: LoadedPolicy, clock: time_machine.Coordinates
+) -> None:
+    incident_id = declare(database, proofkit, "P1")
+    found = clocks(database, incident_id)
+    assert found["acknowledge"] == ("pending", FRIDAY_10 + timedelta(minutes=30))
+    assert found["resolve"] == ("pending", FRIDAY_10 + timedelta(hours=4))
+
+
+def test_acknowledging_in_time_meets_the_clock_and_stops_escalation(
+    database: Database, proofkit: LoadedPolicy, clock: time_machine.Coordinates
+) -> None:
+    incident_id = declare(database, proofkit, "P1")
+    clock.shift(timedelta(minutes=10))
+    with database.write_session() as session:
+        service.acknowledge(session, incident_id=incident_id, actor="oncall")
+    found = clocks(database, incident_id)
+    assert found["acknowledge"][0] == "met"
+    assert all(
+        state == "cancelled" for key, (state, _) in found.items()
+        if key.startswith("escalation:unacknowledged")
+    )
+    assert events(database, incident_id, "clock_met")[0]["key"] == "acknowledge"
+
+
+def test_the_engine_warns_then_breaches_exactly_once(
+    database: Database, proofkit: LoadedPolicy, clock: time_machine.Coordinates
+) -> None:
+    incident_id = declare(database, proofkit, "P1")
+    clock.shift(timedelta(minutes=25))  # ack due at 30 min; warning a fifth before, at 24 min
+    tick(database)
+    warnings = {w["key"]: w for w in events(database, incident_id, "clock_warning")}
+    assert warnings["acknowledge"]["minutes_left"] == 5
+    assert "resolve" not in warnings  # due at 4 h: its warning comes later
+    clock.shift(timedelta(minutes=6))
+    tick(database)
+    tick(database)
+    breaches = [b["key"] for b in events(database, incident_id, "clock_breached")]
+    assert breaches.count("acknowledge") == 1
+    assert "resolve" not in breaches
+    assert clocks(database, incident_id)["acknowledge"][0] == "breached"
+
+
+def test_breaches_that_fell_due_while_the_engine_was_down_are_caught_up(
+    database: Database, proofkit: LoadedPolicy, clock: time_machine.Coordinates
+) -> None:
+    incident_id = declare(database, proofkit, "P1")
+    clock.shift(timedelta(hours=5))  # nothing ran for five hours
+    Engine(database, [ClockStep()]).tick()  # a freshly started engine
+    found = clocks(database, incident_id)
+    assert found["acknowledge"][0] == "breached"
+    assert found["resolve"][0] == "breached"
+    with database.read_session() as session:
+        resolve = next(c for c in all_clocks(session, incident_id) if c.key == "resolve")
+    assert resolve.settled_at == FRIDAY_10 + timedelta(hours=4)  # when it was really missed
+
+
+def test_an_update_meets_the_clock_and_rearms_it(
+    database: Database, proofkit: LoadedPolicy, clock: time_machine.Coordinates
+) -> None:
+    loaded = load_policy("maxai")  # P1 updates every 2 hours
+    incident_id = declare(database, loaded, "P1")
+    clock.shift(timedelta(minutes=90))
+    with database.write_session() as session:
+        service.publish_update(session, incident_id=incident_id, message="Mitigating", actor="cl")
+    with database.read_session() as session:
+        updates = [c for c in all_clocks(session, incident_id) if c.key == "update"]
+    assert [(c.state, c.due_at) for c in updates] == [
+        ("met", FRIDAY_10 + timedelta(hours=2)),
+        ("pending", FRIDAY_10 + timedelta(minutes=90) + timedelta(hours=2)),
+    ]
+
+
+def test_resolving_starts_the_review_clock(
+    database: Database, proofkit: LoadedPolicy, clock: time_machine.Coordinates
+) -> None:
+    incident_id = declare(database, proofkit, "P1")
+    clock.shift(timedelta(hours=1))
+    with database.write_session() as session:
+        service.change_status(
+            session, incident_id=incident_id, status="resolved", message="fixed", actor="ic"
+        )
+    found = clocks(database, incident_id)
+    assert found["resolve"][0] == "met"
+    assert found["review"] == ("pending", FRIDAY_10 + timedelta(hours=1 + 48))
+    assert found["acknowledge"][0] == "cancelled"
+
+
+def test_a_personal_data_breach_flag_starts_the_gdpr_clock_from_awareness(
+    database: Database, proofkit: LoadedPolicy, clock: time_machine.Coordinates
+) -> None:
+    incident_id = declare(database, proofkit, "P0", type="security")
+    clock.shift(timedelta(minutes=30))
+    aware = FRIDAY_10 - timedelta(minutes=48)  # 09:12 UTC
+    with database.write_session() as session:
+        service.set_flags(
+            session,
+            incident_id=incident_id,
+            flags={"personal_data_breach": True},
+            aware_at=aware,
+            actor="security",
+        )
+    found = clocks(database, incident_id)
+    assert found["regulatory:gdpr"] == ("pending", aware + timedelta(hours=72))
+    assert "regulatory:fda" not in found  # only for device-related incidents
+    with database.write_session() as session:
+        service.complete_clock(
+            session, incident_id=incident_id, key="regulatory:gdpr", note="Filed", actor="dpo"
+        )
+    assert clocks(database, incident_id)["regulatory:gdpr"][0] == "met"
+
+
+def test_a_severity_change_replans_from_the_change(
+    database: Database, proofkit: LoadedPolicy, clock: time_machine.Coordinates
+) -> None:
+    incident_id = declare(database, proofkit, "P2")
+    clock.shift(timedelta(minutes=20))
+    with database.write_session() as session:
+        service.change_severity(
+            session, incident_id=incident_id, severity="P0", reason="wider", actor="ic"
+        )
+    found = clocks(database, incident_id)
+    changed_at = FRIDAY_10 + timedelta(minutes=20)
+    assert found["acknowledge"] == ("pending", changed_at + timedelta(minutes=15))
+    assert found["resolve"] == ("pending", changed_at + timedelta(hours=1))
+
+
+def test_rastup_sev0_has_no_resolve_clock(
+    database: Database, clock: time_machine.Coordinates
+) -> None:
+    rastup = load_policy("rastup")
+    assert "resolve" not in clocks(database, declare(database, rastup, "SEV0"))
+    assert clocks(database, declare(database, rastup, "SEV3"))["resolve"] == (
+        "pending", FRIDAY_10 + timedelta(hours=1)
+    )
+
+
+def test_two_engines_racing_never_double_a_breach(
+    database: Database, proofkit: LoadedPolicy, clock: time_machine.Coordinates
+) -> None:
+    ids = [declare(database, proofkit, "P1") for _ in range(20)]
+    clock.shift(timedelta(hours=5))
+    barrier = threading.Barrier(2)
+
+    def engine() -> None:
+        barrier.wait()
+        for _ in range(5):
+            ClockStep().run_due(database)
+
+    threads = [threading.Thread(target=engine) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for incident_id in ids:
+        keys = [b["key"] for b in events(database, incident_id, "clock_breached")]
+        assert sorted(keys) == sorted(set(keys)), f"doubled breach on {incident_id}: {keys}"
+        assert {"acknowledge", "resolve"} <= set(keys)
