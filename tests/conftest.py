@@ -19,9 +19,7 @@ from tocsin import migrate
 from tocsin.db import Base, Database
 from tocsin.policy.loader import LoadedPolicy, load_policy
 
-PG_ADMIN_URL = os.environ.get(
-    "TOCSIN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_ADMIN_URL = os.environ.get("TOCSIN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def _pg_server_url(database: str) -> str:

@@ -4,4 +4,12 @@ from tocsin.auth.models import ApiToken, User
 from tocsin.incidents.models import Clock, Incident, IncidentCounter, TimelineEvent
 from tocsin.policy.models import PolicySnapshot
 
-__all__ = ["ApiToken", "Clock", "Incident", "IncidentCounter", "PolicySnapshot", "TimelineEvent", "User"]
+__all__ = [
+    "ApiToken",
+    "Clock",
+    "Incident",
+    "IncidentCounter",
+    "PolicySnapshot",
+    "TimelineEvent",
+    "User",
+]

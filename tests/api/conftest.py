@@ -38,7 +38,9 @@ class Api:
 
 
 def make_api(database: Database, loaded: LoadedPolicy) -> Iterator[Api]:
-    runtime = Runtime(settings=Settings(database_url=database.url), database=database, policy=loaded)
+    runtime = Runtime(
+        settings=Settings(database_url=database.url), database=database, policy=loaded
+    )
     with database.write_session() as session:
         tokens = {
             role: auth_service.create_token(session, name=f"{role}-user", role=role)

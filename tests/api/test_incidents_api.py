@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+
 from tests.api.conftest import Api
 
 
 def test_declare_answers_201_with_the_incident(api: Api) -> None:
-    incident = api.declare(title="Checkout is down", severity="P0", services=["checkout"],
-                           flags={"customer_facing": True})
+    incident = api.declare(
+        title="Checkout is down",
+        severity="P0",
+        services=["checkout"],
+        flags={"customer_facing": True},
+    )
     assert incident["id"].startswith("INC-")
     assert incident["status"] == "investigating"
     assert incident["severity"] == "P0"
@@ -103,10 +109,16 @@ def test_the_whole_journey_leaves_a_chained_timeline(api: Api) -> None:
     assert closed["status"] == "closed"
     assert closed["allowed_next_statuses"] == []
     events = api.get(f"{base}/timeline").json()
-    assert [e["kind"] for e in events] == [
-        "declared", "acknowledged", "severity_changed", "note", "status_changed", "status_changed",
+    own = [e["kind"] for e in events if not e["kind"].startswith("clock")]
+    assert own == [
+        "declared",
+        "acknowledged",
+        "severity_changed",
+        "note",
+        "status_changed",
+        "status_changed",
     ]
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in itertools.pairwise(events):
         assert after["prev_hash"] == before["hash"]
 
 
@@ -122,7 +134,9 @@ def test_list_filters_and_pages(api: Api) -> None:
     p1 = api.get("/api/v1/incidents", params={"severity": "P1"}).json()
     assert {i["severity"] for i in p1["items"]} == {"P1"} and len(p1["items"]) == 2
     first = api.get("/api/v1/incidents", params={"limit": 3}).json()
-    second = api.get("/api/v1/incidents", params={"limit": 3, "cursor": first["next_cursor"]}).json()
+    second = api.get(
+        "/api/v1/incidents", params={"limit": 3, "cursor": first["next_cursor"]}
+    ).json()
     titles = [i["title"] for i in first["items"] + second["items"]]
     assert titles == [f"incident {n}" for n in range(4, -1, -1)]
     assert second["next_cursor"] is None

@@ -40,7 +40,8 @@ def declare(database: Database, loaded: LoadedPolicy, severity: str, **fields: o
 def clocks(database: Database, incident_id: str) -> dict[str, tuple[str, datetime]]:
     """key -> (state, due_at) of the latest clock with that key."""
     with database.read_session() as session:
-        return {c.key: (c.state, c.due_at) for c in all_clocks(session, incident_id)}
+        rows = sorted(all_clocks(session, incident_id), key=lambda c: c.id)
+        return {c.key: (c.state, c.due_at) for c in rows}
 
 
 def events(database: Database, incident_id: str, kind: str) -> list[dict[str, object]]:
@@ -71,7 +72,8 @@ def test_acknowledging_in_time_meets_the_clock_and_stops_escalation(
     found = clocks(database, incident_id)
     assert found["acknowledge"][0] == "met"
     assert all(
-        state == "cancelled" for key, (state, _) in found.items()
+        state == "cancelled"
+        for key, (state, _) in found.items()
         if key.startswith("escalation:unacknowledged")
     )
     assert events(database, incident_id, "clock_met")[0]["key"] == "acknowledge"
@@ -185,7 +187,8 @@ def test_rastup_sev0_has_no_resolve_clock(
     rastup = load_policy("rastup")
     assert "resolve" not in clocks(database, declare(database, rastup, "SEV0"))
     assert clocks(database, declare(database, rastup, "SEV3"))["resolve"] == (
-        "pending", FRIDAY_10 + timedelta(hours=1)
+        "pending",
+        FRIDAY_10 + timedelta(hours=1),
     )
 
 

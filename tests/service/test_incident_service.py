@@ -21,9 +21,17 @@ def declare(database: Database, policy: LoadedPolicy, **fields: object) -> str:
     values: dict[str, object] = {"title": "Checkout is down", "severity": "P1", **fields}
     with database.write_session() as session:
         incident = service.declare(
-            session, loaded=policy, declaration=Declaration(**values), actor="alice"  # type: ignore[arg-type]
+            session,
+            loaded=policy,
+            declaration=Declaration(**values),
+            actor="alice",  # type: ignore[arg-type]
         )
         return incident.id
+
+
+def is_clock(kind: str) -> bool:
+    """Clock settlements interleave with the incident's own events."""
+    return kind.startswith("clock") or kind == "escalated"
 
 
 @time_machine.travel("2026-11-22 09:00Z", tick=False)
@@ -44,14 +52,18 @@ def test_declare_gives_a_dated_id_and_records_the_policy(
     assert events[0].data["severity"] == "P1"
 
 
-def test_an_unknown_severity_lists_the_ladder(database: Database, default_policy: LoadedPolicy) -> None:
+def test_an_unknown_severity_lists_the_ladder(
+    database: Database, default_policy: LoadedPolicy
+) -> None:
     with pytest.raises(InvalidInput) as caught:
         declare(database, default_policy, severity="SEV9")
     assert caught.value.field == "severity"
     assert caught.value.allowed == ["P0", "P1", "P2", "P3"]
 
 
-def test_impact_cannot_start_after_detection(database: Database, default_policy: LoadedPolicy) -> None:
+def test_impact_cannot_start_after_detection(
+    database: Database, default_policy: LoadedPolicy
+) -> None:
     with pytest.raises(InvalidInput) as caught:
         declare(
             database,
@@ -62,7 +74,9 @@ def test_impact_cannot_start_after_detection(database: Database, default_policy:
     assert caught.value.field == "impact_started_at"
 
 
-def test_the_full_lifecycle_records_each_fact(database: Database, default_policy: LoadedPolicy) -> None:
+def test_the_full_lifecycle_records_each_fact(
+    database: Database, default_policy: LoadedPolicy
+) -> None:
     incident_id = declare(database, default_policy)
     steps = [("identified", "Bad deploy"), ("monitoring", "Rolled back"), ("resolved", "Stable")]
     with database.write_session() as session:
@@ -78,11 +92,16 @@ def test_the_full_lifecycle_records_each_fact(database: Database, default_policy
         )
     with database.read_session() as session:
         incident = service.get(session, incident_id)
-        kinds = [e.kind for e in timeline.events(session, incident_id)]
+        kinds = [e.kind for e in timeline.events(session, incident_id) if not is_clock(e.kind)]
     assert incident.status == "closed"
     assert incident.acknowledged_by == "bob"
-    order = [incident.declared_at, incident.acknowledged_at, incident.mitigated_at,
-             incident.resolved_at, incident.closed_at]
+    order = [
+        incident.declared_at,
+        incident.acknowledged_at,
+        incident.mitigated_at,
+        incident.resolved_at,
+        incident.closed_at,
+    ]
     assert all(order) and order == sorted(order)  # type: ignore[type-var]
     assert kinds == ["declared", "acknowledged"] + ["status_changed"] * 4
 
@@ -122,11 +141,16 @@ def test_a_backdated_status_cannot_precede_the_declaration(
     assert caught.value.field == "at"
 
 
-def test_acknowledging_twice_is_a_conflict(database: Database, default_policy: LoadedPolicy) -> None:
+def test_acknowledging_twice_is_a_conflict(
+    database: Database, default_policy: LoadedPolicy
+) -> None:
     incident_id = declare(database, default_policy)
     with database.write_session() as session:
         service.acknowledge(session, incident_id=incident_id, actor="bob")
-    with pytest.raises(Conflict, match="already acknowledged by bob"), database.write_session() as s:
+    with (
+        pytest.raises(Conflict, match="already acknowledged by bob"),
+        database.write_session() as s,
+    ):
         service.acknowledge(s, incident_id=incident_id, actor="carol")
 
 
@@ -139,11 +163,16 @@ def test_severity_change_needs_a_known_severity_and_is_recorded_with_its_reason(
             session, incident_id=incident_id, severity="P0", reason="All regions", actor="a"
         )
     with pytest.raises(InvalidInput), database.write_session() as session:
-        service.change_severity(session, incident_id=incident_id, severity="P9", reason="x", actor="a")
+        service.change_severity(
+            session, incident_id=incident_id, severity="P9", reason="x", actor="a"
+        )
     with database.read_session() as session:
-        last = timeline.events(session, incident_id)[-1]
+        changes = [e for e in timeline.events(session, incident_id) if e.kind == "severity_changed"]
+    assert len(changes) == 1
+    last = changes[0]
     assert (last.kind, last.data) == (
-        "severity_changed", {"from": "P1", "to": "P0", "reason": "All regions"}
+        "severity_changed",
+        {"from": "P1", "to": "P0", "reason": "All regions"},
     )
 
 
@@ -155,7 +184,9 @@ def test_roles_come_from_the_policy(database: Database, default_policy: LoadedPo
     with database.read_session() as session:
         assert service.get(session, incident_id).roles == {role: "dana"}
     with pytest.raises(InvalidInput) as caught, database.write_session() as session:
-        service.assign_role(session, incident_id=incident_id, role="wizard", assignee="x", actor="a")
+        service.assign_role(
+            session, incident_id=incident_id, role="wizard", assignee="x", actor="a"
+        )
     assert caught.value.allowed == default_policy.policy.role_ids()
 
 

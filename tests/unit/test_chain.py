@@ -25,8 +25,14 @@ def build_chain(length: int) -> list[Event]:
     events, prev = [], GENESIS_HASH
     start = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
     for seq in range(1, length + 1):
-        fields = dict(incident_id="INC-1", seq=seq, kind="note", at=start + timedelta(minutes=seq),
-                      actor="alice", data={"text": f"note {seq}"})
+        fields = dict(
+            incident_id="INC-1",
+            seq=seq,
+            kind="note",
+            at=start + timedelta(minutes=seq),
+            actor="alice",
+            data={"text": f"note {seq}"},
+        )
         digest = link_hash(prev, canonical_event(**fields))  # type: ignore[arg-type]
         events.append(Event(**fields, prev_hash=prev, hash=digest))  # type: ignore[arg-type]
         prev = digest

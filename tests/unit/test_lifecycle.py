@@ -46,4 +46,10 @@ def test_closed_is_final() -> None:
 def test_an_unknown_status_lists_every_status() -> None:
     with pytest.raises(InvalidInput) as caught:
         check_transition("investigating", "fixed")
-    assert caught.value.allowed == ["investigating", "identified", "monitoring", "resolved", "closed"]
+    assert caught.value.allowed == [
+        "investigating",
+        "identified",
+        "monitoring",
+        "resolved",
+        "closed",
+    ]

@@ -43,7 +43,6 @@ def _policy(settings: Settings) -> LoadedPolicy:
         return load_policy(settings.policy)
     except PolicyError as exc:
         fail(f"policy {settings.policy!r} is not valid:\n{exc}")
-        raise
 
 
 @db_app.command("upgrade")
@@ -83,20 +82,30 @@ def token_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     database = _database(load_settings())
     with database.read_session() as session:
         rows = [
-            {"id": t.id, "name": t.name, "role": t.role, "prefix": t.prefix,
-             "created_at": t.created_at.isoformat(),
-             "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
+            {
+                "id": t.id,
+                "name": t.name,
+                "role": t.role,
+                "prefix": t.prefix,
+                "created_at": t.created_at.isoformat(),
+                "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+            }
             for t in auth_service.list_tokens(session)
         ]
     if as_json:
         emit_json(rows)
         return
-    table("Tokens", ["id", "name", "role", "prefix", "created", "revoked"],
-          [tuple(r.values()) for r in rows])
+    table(
+        "Tokens",
+        ["id", "name", "role", "prefix", "created", "revoked"],
+        [tuple(r.values()) for r in rows],
+    )
 
 
 @token_app.command("revoke")
-def token_revoke(name: Annotated[str, typer.Option(help="Revoke every token with this name.")]) -> None:
+def token_revoke(
+    name: Annotated[str, typer.Option(help="Revoke every token with this name.")],
+) -> None:
     """Revoke tokens by name."""
     database = _database(load_settings())
     with database.write_session() as session:
@@ -109,7 +118,7 @@ def verify() -> None:
     database = _database(load_settings())
     broken = checked = 0
     with database.read_session() as session:
-        for incident, chain_break in timeline.verify_all(session):
+        for _incident, chain_break in timeline.verify_all(session):
             checked += 1
             if chain_break is not None:
                 broken += 1
@@ -132,10 +141,16 @@ def login(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-    engine: Annotated[bool, typer.Option(help="Run the clock/notification engine in-process.")] = True,
-    bootstrap_admin: Annotated[bool, typer.Option(
-        help=f"Create a fresh admin token named {BOOTSTRAP_TOKEN_NAME!r}, print it and save it "
-        "for the CLI (previous one revoked).")] = False,
+    engine: Annotated[
+        bool, typer.Option(help="Run the clock/notification engine in-process.")
+    ] = True,
+    bootstrap_admin: Annotated[
+        bool,
+        typer.Option(
+            help=f"Create a fresh admin token named {BOOTSTRAP_TOKEN_NAME!r}, print it and save it "
+            "for the CLI (previous one revoked)."
+        ),
+    ] = False,
 ) -> None:
     """Serve the API, web console and status page (and run the engine unless --no-engine)."""
     import uvicorn
@@ -155,7 +170,9 @@ def serve(
     if worker is not None:
         worker.start_in_thread()
     mode = "with engine" if worker else "without engine (run `tocsin engine` elsewhere)"
-    typer.echo(f"Tocsin serving on {url}  (policy {loaded.policy.name}, {database.dialect}, {mode})")
+    typer.echo(
+        f"Tocsin serving on {url}  (policy {loaded.policy.name}, {database.dialect}, {mode})"
+    )
     sys.stdout.flush()
     try:
         uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
@@ -169,7 +186,7 @@ def _engine(database: Database, settings: Settings) -> Engine:
 
 
 def run_engine() -> None:
-    """Run only the engine (clocks, escalations, notifications); scale it out beside `serve --no-engine`."""
+    """Run only the engine (clocks, escalations); scale out beside `serve --no-engine`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = load_settings()
     ensure_schema(settings.database_url)

@@ -27,8 +27,15 @@ def _show(incident: dict[str, Any], as_json: bool) -> None:
         f"[bold]{incident['id']}[/bold]  {incident['severity']}  {incident['status']}  "
         f"{incident['title']}"
     )
-    facts = ["impact_started_at", "detected_at", "declared_at", "acknowledged_at",
-             "mitigated_at", "resolved_at", "closed_at"]
+    facts = [
+        "impact_started_at",
+        "detected_at",
+        "declared_at",
+        "acknowledged_at",
+        "mitigated_at",
+        "resolved_at",
+        "closed_at",
+    ]
     rows = [(f.removesuffix("_at"), short_time(incident.get(f))) for f in facts]
     rows += [("type", incident.get("type") or "-"), ("services", ", ".join(incident["services"]))]
     rows += [("flags", json.dumps(incident["flags"])), ("policy", incident["policy"]["name"])]
@@ -68,8 +75,14 @@ def declare(
     as_json: JsonFlag = False,
 ) -> None:
     """Declare an incident. Its clocks start at once."""
-    body = {"title": title, "severity": severity, "type": type_, "summary": summary,
-            "services": service, "flags": _parse_flags(flag)}
+    body = {
+        "title": title,
+        "severity": severity,
+        "type": type_,
+        "summary": summary,
+        "services": service,
+        "flags": _parse_flags(flag),
+    }
     _show(_client().call("POST", "/api/v1/incidents", json=body), as_json)
 
 
@@ -86,8 +99,10 @@ def list_(
     if as_json:
         emit_json(page)
         return
-    rows = [(i["id"], i["severity"], i["status"], i["title"], short_time(i["declared_at"]))
-            for i in page["items"]]
+    rows = [
+        (i["id"], i["severity"], i["status"], i["title"], short_time(i["declared_at"]))
+        for i in page["items"]
+    ]
     table("Incidents", ["id", "severity", "status", "title", "declared"], rows)
 
 
@@ -104,8 +119,17 @@ def timeline(incident_id: str, as_json: JsonFlag = False) -> None:
     if as_json:
         emit_json(events)
         return
-    rows = [(e["seq"], short_time(e["at"]), e["kind"], e["actor"], json.dumps(e["data"])[:80],
-             e["hash"][:12]) for e in events]
+    rows = [
+        (
+            e["seq"],
+            short_time(e["at"]),
+            e["kind"],
+            e["actor"],
+            json.dumps(e["data"])[:80],
+            e["hash"][:12],
+        )
+        for e in events
+    ]
     table(f"Timeline of {incident_id}", ["#", "at", "event", "by", "data", "hash"], rows)
 
 
@@ -118,8 +142,12 @@ def ack(incident_id: str, as_json: JsonFlag = False) -> None:
 @app.command()
 def status(
     incident_id: str,
-    new_status: Annotated[str, typer.Argument(metavar="STATUS",
-        help="investigating, identified, monitoring, resolved or closed")],
+    new_status: Annotated[
+        str,
+        typer.Argument(
+            metavar="STATUS", help="investigating, identified, monitoring, resolved or closed"
+        ),
+    ],
     message: Annotated[str, typer.Option("--message", "-m", help="What changed and why.")],
     as_json: JsonFlag = False,
 ) -> None:
@@ -179,6 +207,61 @@ def close(
     """Close an incident for good (shortcut for `status ID closed`)."""
     body = {"status": "closed", "message": message}
     _show(_client().call("POST", f"/api/v1/incidents/{incident_id}/status", json=body), as_json)
+
+
+@app.command()
+def update(
+    incident_id: str,
+    message: Annotated[str, typer.Option("--message", "-m", help="The update stakeholders read.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Publish a stakeholder update; the next update clock starts from now."""
+    body = {"message": message}
+    _show(_client().call("POST", f"/api/v1/incidents/{incident_id}/updates", json=body), as_json)
+
+
+@app.command()
+def flag(
+    incident_id: str,
+    flags: Annotated[
+        list[str],
+        typer.Argument(metavar="FLAG...", help="NAME to set, NAME=VALUE, or NAME=null to clear."),
+    ],
+    aware_at: Annotated[
+        str | None,
+        typer.Option(help="When you became aware (ISO 8601); regulatory clocks count from here."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set or clear flags; flags such as personal_data_breach start regulatory clocks."""
+    body = {"flags": _parse_flags(flags), "aware_at": aware_at}
+    _show(_client().call("POST", f"/api/v1/incidents/{incident_id}/flags", json=body), as_json)
+
+
+@app.command()
+def complete(
+    incident_id: str,
+    key: Annotated[str, typer.Argument(help="The clock key, e.g. regulatory:gdpr or review.")],
+    note: Annotated[str, typer.Option("--note", "-n", help="What was done, for the record.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Mark a clock's duty as done (regulator notified, review held, stage notified)."""
+    path = f"/api/v1/incidents/{incident_id}/clocks/{key}/complete"
+    _show(_client().call("POST", path, json={"note": note}), as_json)
+
+
+@app.command()
+def clocks(incident_id: str, as_json: JsonFlag = False) -> None:
+    """Show every clock on an incident: what is due when, and what was met or breached."""
+    rows = _client().call("GET", f"/api/v1/incidents/{incident_id}/clocks")
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        f"Clocks of {incident_id}",
+        ["key", "what", "due", "state"],
+        [(c["key"], c["label"], short_time(c["due_at"]), c["state"]) for c in rows],
+    )
 
 
 __all__ = ["app", "fail"]

@@ -26,7 +26,6 @@ def _load(ref: str) -> LoadedPolicy:
         return load_policy(ref)
     except PolicyError as exc:
         fail(f"{exc}")
-        raise
 
 
 @app.command("list")
@@ -62,7 +61,6 @@ def _parse_at(at: str | None) -> datetime:
         parsed = datetime.fromisoformat(at.replace("Z", "+00:00"))
     except ValueError:
         fail(f"--at {at!r} is not an ISO 8601 time such as 2026-11-20T16:00:00Z")
-        raise
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -70,7 +68,9 @@ def _parse_at(at: str | None) -> datetime:
 def explain(
     ref: PolicyRef,
     severity: Annotated[str, typer.Option(help="Severity id, e.g. P1.")],
-    at: Annotated[str | None, typer.Option(help="Declaration time (ISO 8601); default now.")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="Declaration time (ISO 8601); default now.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show every deadline an incident of this severity would get."""
@@ -80,17 +80,34 @@ def explain(
         rows = explain_rows(loaded.policy, severity, start)
     except UnknownSeverity as exc:
         fail(str(exc))
-        raise
     if as_json:
-        emit_json([{"kind": r.kind, "key": r.key, "due_at": r.due_at.isoformat(),
-                    "action": r.action, "label": r.label, "targets": list(r.targets)}
-                   for r in rows])
+        emit_json(
+            [
+                {
+                    "kind": r.kind,
+                    "key": r.key,
+                    "due_at": r.due_at.isoformat(),
+                    "action": r.action,
+                    "label": r.label,
+                    "targets": list(r.targets),
+                }
+                for r in rows
+            ]
+        )
         return
     table(
         f"{loaded.policy.name} {severity} declared {start.isoformat()}",
         ["clock", "due (UTC)", "after", "action", "what"],
-        [(r.key, r.due_at.strftime("%a %Y-%m-%d %H:%M"), _span(r.due_at - start), r.action, r.label)
-         for r in rows],
+        [
+            (
+                r.key,
+                r.due_at.strftime("%a %Y-%m-%d %H:%M"),
+                _span(r.due_at - start),
+                r.action,
+                r.label,
+            )
+            for r in rows
+        ],
     )
 
 

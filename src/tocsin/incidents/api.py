@@ -27,7 +27,7 @@ from tocsin.incidents.schemas import (
     StatusIn,
     UpdateIn,
 )
-from tocsin.web.deps import ReadSession, Reader, Responder, RuntimeDep
+from tocsin.web.deps import Reader, ReadSession, Responder, RuntimeDep
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 

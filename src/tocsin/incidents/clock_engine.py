@@ -43,7 +43,9 @@ class ClockStep:
             try:
                 handled += _settle_incident(database, incident_id, clock_ids, at)
             except Exception:
-                log.exception("could not settle clocks %s of %s; will retry", clock_ids, incident_id)
+                log.exception(
+                    "could not settle clocks %s of %s; will retry", clock_ids, incident_id
+                )
         return handled
 
     def next_due(self, database: Database) -> datetime | None:
@@ -71,7 +73,9 @@ def _lock_incident(session: Session, incident_id: str) -> Incident | None:
     return session.scalar(query)
 
 
-def _settle_incident(database: Database, incident_id: str, clock_ids: list[int], at: datetime) -> int:
+def _settle_incident(
+    database: Database, incident_id: str, clock_ids: list[int], at: datetime
+) -> int:
     with database.write_session() as session:
         incident = _lock_incident(session, incident_id)
         if incident is None:

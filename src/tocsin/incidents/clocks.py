@@ -201,9 +201,7 @@ def on_acknowledged(session: Session, *, incident: Incident) -> None:
     _stop(session, incident, "acknowledged", incident.acknowledged_at, actor)
 
 
-def on_status_changed(
-    session: Session, *, incident: Incident, previous: str, at: datetime
-) -> None:
+def on_status_changed(session: Session, *, incident: Incident, previous: str, at: datetime) -> None:
     if incident.status == "investigating" and previous == "resolved":
         _on_reopened(session, incident, at)
     elif incident.status in ("resolved", "closed") and previous not in ("resolved", "closed"):
@@ -263,9 +261,7 @@ def on_update_published(session: Session, *, incident: Incident, at: datetime, a
             _start(session, incident, [follow_up], at)
 
 
-def on_flags_changed(
-    session: Session, *, incident: Incident, aware_at: datetime
-) -> list[Clock]:
+def on_flags_changed(session: Session, *, incident: Incident, aware_at: datetime) -> list[Clock]:
     """Start the regulatory clocks that the incident's flags now trigger (once each)."""
     known = {c.key for c in all_clocks(session, incident.id)}
     loaded = _policy(session, incident)
@@ -273,9 +269,7 @@ def on_flags_changed(
     return _start(session, incident, planned, aware_at)
 
 
-def complete(
-    session: Session, *, incident: Incident, key: str, actor: str, note: str
-) -> Clock:
+def complete(session: Session, *, incident: Incident, key: str, actor: str, note: str) -> Clock:
     """A person did what a clock asks (notified the regulator, held the review, ...)."""
     clock = next((c for c in pending(session, incident.id) if c.key == key), None)
     if clock is None:

@@ -21,7 +21,11 @@ def format_id(day: date, seq: int) -> str:
 
 
 def next_id(session: Session, day: date) -> str:
-    insert_fn = postgresql.insert if session.bind and session.bind.dialect.name == "postgresql" else sqlite.insert
+    insert_fn = (
+        postgresql.insert
+        if session.bind and session.bind.dialect.name == "postgresql"
+        else sqlite.insert
+    )
     stmt = insert_fn(IncidentCounter).values(day=day, last_seq=1)
     upsert: Insert = stmt.on_conflict_do_update(
         index_elements=[IncidentCounter.day],

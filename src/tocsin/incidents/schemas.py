@@ -57,8 +57,9 @@ class UpdateIn(Strict):
 class FlagsIn(Strict):
     flags: dict[str, Any] = Field(description="Flags to set; a null value clears the flag.")
     aware_at: AwareDatetime | None = Field(
-        default=None, description="When the organisation became aware (regulatory clocks count "
-        "from here). Defaults to now."
+        default=None,
+        description="When the organisation became aware (regulatory clocks count "
+        "from here). Defaults to now.",
     )
 
 

@@ -57,6 +57,12 @@ def verify_all(session: Session) -> Iterator[tuple[Incident, ChainBreak | None]]
     """Walk every incident's chain, yielding each incident with its first break (or None)."""
     for incident in session.scalars(select(Incident).order_by(Incident.pk)):
         chain = events(session, incident.id)
-        yield incident, find_break(
-            incident.id, chain, head_seq=incident.last_event_seq, head_hash=incident.last_event_hash
+        yield (
+            incident,
+            find_break(
+                incident.id,
+                chain,
+                head_seq=incident.last_event_seq,
+                head_hash=incident.last_event_hash,
+            ),
         )

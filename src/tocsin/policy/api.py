@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from tocsin.web.deps import ReadSession, Reader, RuntimeDep
 from tocsin.policy import registry
+from tocsin.web.deps import Reader, ReadSession, RuntimeDep
 
 router = APIRouter(prefix="/api/v1/policy", tags=["policy"])
 

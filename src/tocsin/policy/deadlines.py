@@ -56,7 +56,7 @@ class PlannedClock:
 
 
 def within(duration: Duration) -> str:
-    """"within 15 minutes", "immediately", "by the next business day"."""
+    """ "within 15 minutes", "immediately", "by the next business day"."""
     if duration.kind is DurationKind.IMMEDIATE:
         return "immediately"
     if duration.kind is DurationKind.NEXT_BUSINESS_DAY:
@@ -67,7 +67,7 @@ def within(duration: Duration) -> str:
 
 
 def after(duration: Duration) -> str:
-    """"after 30 minutes", "at once", "on the next business day"."""
+    """ "after 30 minutes", "at once", "on the next business day"."""
     if duration.kind is DurationKind.IMMEDIATE:
         return "at once"
     if duration.kind is DurationKind.NEXT_BUSINESS_DAY:
@@ -102,16 +102,30 @@ def plan_incident_clocks(policy: Policy, severity_id: str, start: datetime) -> l
 def _target_clocks(policy: Policy, severity: Severity, start: datetime) -> list[PlannedClock]:
     clocks: list[PlannedClock] = []
     if severity.respond_within is not None:
-        clocks.append(_clock(policy, "acknowledge", start, severity.respond_within,
-                             f"Acknowledge {within(severity.respond_within)}",
-                             stop_on="acknowledged"))  # fmt: skip
+        clocks.append(
+            _clock(
+                policy,
+                "acknowledge",
+                start,
+                severity.respond_within,
+                f"Acknowledge {within(severity.respond_within)}",
+                stop_on="acknowledged",
+            )
+        )
     update = plan_update_clock(policy, severity.id, start)
     if update is not None:
         clocks.append(update)
     if severity.resolve_within is not None:
-        clocks.append(_clock(policy, "resolve", start, severity.resolve_within,
-                             f"Resolve {within(severity.resolve_within)}",
-                             stop_on="resolved"))  # fmt: skip
+        clocks.append(
+            _clock(
+                policy,
+                "resolve",
+                start,
+                severity.resolve_within,
+                f"Resolve {within(severity.resolve_within)}",
+                stop_on="resolved",
+            )
+        )
     return clocks
 
 
@@ -128,7 +142,9 @@ def _escalation_clock(
     policy: Policy, step: EscalationStep, number: int, start: datetime
 ) -> PlannedClock:
     whom = names(policy, step.notify)
-    label = f"{'Escalate to' if step.notify else 'Remind'} {whom} if {step.when} {after(step.after)}"
+    label = (
+        f"{'Escalate to' if step.notify else 'Remind'} {whom} if {step.when} {after(step.after)}"
+    )
     return PlannedClock(
         kind="escalation",
         key=f"escalation:{step.when}:{number}",
@@ -230,7 +246,9 @@ def _applies(
 def _regulatory_clock(
     policy: Policy, regime: Regulatory, window: Duration, aware_at: datetime
 ) -> PlannedClock:
-    label = f"{regime.name}: notify {names(policy, regime.notify)} {within(window)} of {regime.from_}"
+    label = (
+        f"{regime.name}: notify {names(policy, regime.notify)} {within(window)} of {regime.from_}"
+    )
     return PlannedClock(
         kind=f"regulatory:{regime.id}",
         key=f"regulatory:{regime.id}",

@@ -51,7 +51,9 @@ class PolicyIssue:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
 
 
 class PolicyError(Exception):
@@ -80,8 +82,9 @@ class LoadedPolicy:
 
 def bundled_policy_names() -> list[str]:
     folder = resources.files(_BUNDLED_PACKAGE) / _BUNDLED_DIR
-    return sorted(item.name[: -len(".yaml")] for item in folder.iterdir()
-                  if item.name.endswith(".yaml"))  # fmt: skip
+    return sorted(
+        item.name[: -len(".yaml")] for item in folder.iterdir() if item.name.endswith(".yaml")
+    )
 
 
 def load_policy(ref: str) -> LoadedPolicy:
@@ -156,10 +159,13 @@ class _PolicyLoader(yaml.SafeLoader):
 
 
 _PolicyLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers
-            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")]
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}  # fmt: skip
+}
 _PolicyLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
@@ -197,7 +203,9 @@ def _syntax_issue(error: yaml.YAMLError, text: str, file: str) -> PolicyIssue:
     line = None if mark is None else mark.line + 1
     problem = getattr(error, "problem", None) or str(error)
     column = "" if mark is None else f" (column {mark.column + 1})"
-    return PolicyIssue(file, line, _path_before_error(text), f"YAML syntax error: {problem}{column}")
+    return PolicyIssue(
+        file, line, _path_before_error(text), f"YAML syntax error: {problem}{column}"
+    )
 
 
 def _path_before_error(text: str) -> str:
@@ -282,8 +290,9 @@ def _keys_at(loc: Loc) -> list[str]:
             return []
         if isinstance(part, int):
             continue
-        field = next((f for name, f in model.model_fields.items()
-                      if (f.alias or name) == part), None)  # fmt: skip
+        field = next(
+            (f for name, f in model.model_fields.items() if (f.alias or name) == part), None
+        )
         model = None if field is None else _model_in(field.annotation)
     if model is None:
         return []

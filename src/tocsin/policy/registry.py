@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tocsin.errors import NotFound
@@ -13,18 +14,19 @@ from tocsin.timesource import now
 
 
 def remember(session: Session, loaded: LoadedPolicy) -> None:
-    """Store the policy text under its hash, once."""
-    if session.get(PolicySnapshot, loaded.hash) is None:
-        session.add(
-            PolicySnapshot(
-                hash=loaded.hash,
-                name=loaded.policy.name,
-                source=loaded.source,
-                text=loaded.text,
-                first_seen_at=now(),
-            )
-        )
-        session.flush()
+    """Store the policy text under its hash, once, even when declarations race."""
+    if session.get(PolicySnapshot, loaded.hash) is not None:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = {
+        "hash": loaded.hash,
+        "name": loaded.policy.name,
+        "source": loaded.source,
+        "text": loaded.text,
+        "first_seen_at": now(),
+    }
+    session.execute(insert(PolicySnapshot).values(**values).on_conflict_do_nothing())
 
 
 @lru_cache(maxsize=64)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, time
 from typing import Annotated, Any, Literal
@@ -59,7 +58,7 @@ Loc = tuple[str | int, ...]
 
 
 # Domain exceptions are named for what went wrong (IllegalTransition, UnknownSeverity).
-class UnknownSeverity(KeyError):  # noqa: N818
+class UnknownSeverity(KeyError):
     """A severity id the policy does not define; the message lists the allowed ids in order."""
 
     def __init__(self, severity_id: str, allowed: list[str]) -> None:
@@ -562,10 +561,9 @@ class Policy(_Model):
         return self.role_ids() + [audience.id for audience in self.audiences]
 
     def target_name(self, target_id: str) -> str:
-        for item in (*self.roles, *self.audiences):
-            if item.id == target_id:
-                return item.name
-        return target_id
+        found = {role.id: role.name for role in self.roles}
+        found.update((audience.id, audience.name) for audience in self.audiences)
+        return found.get(target_id, target_id)
 
     def review_rule(self, severity_id: str) -> tuple[bool, Duration | None]:
         """(whether a review is required, how long after resolution it is due)."""
@@ -625,17 +623,29 @@ def _duplicates(loc: Loc, items: Iterable[Any], attr: str = "id") -> Problems:
 
 def _unique_ids(policy: Policy) -> Problems:
     for name in (
-        "flags", "containment_flags", "severities", "audiences", "roles", "channels",
-        "incident_types", "phases", "templates", "regulatory", "drills", "training",
-    ):  # fmt: skip
+        "flags",
+        "containment_flags",
+        "severities",
+        "audiences",
+        "roles",
+        "channels",
+        "incident_types",
+        "phases",
+        "templates",
+        "regulatory",
+        "drills",
+        "training",
+    ):
         yield from _duplicates((name,), getattr(policy, name))
-    yield from _duplicates(("post_incident", "action_item_classes"),
-                           policy.post_incident.action_item_classes)  # fmt: skip
+    yield from _duplicates(
+        ("post_incident", "action_item_classes"), policy.post_incident.action_item_classes
+    )
     roles = set(policy.role_ids())
     for index, audience in enumerate(policy.audiences):
         if audience.id in roles:
-            yield ("audiences", index, "id"), (
-                f"{audience.id!r} is already a role id; a target must name one thing"
+            yield (
+                ("audiences", index, "id"),
+                (f"{audience.id!r} is already a role id; a target must name one thing"),
             )
 
 
@@ -669,8 +679,9 @@ def _severity_problems(policy: Policy) -> Problems:
             yield from check((*stage_loc, "audience"), stage.audience)
             for target in stage.conditions:
                 if target not in stage.audience:
-                    yield (*stage_loc, "conditions", target), (
-                        f"{target!r} is not in this stage's audience"
+                    yield (
+                        (*stage_loc, "conditions", target),
+                        (f"{target!r} is not in this stage's audience"),
                     )
         yield from _review_conflict(policy, loc, severity)
 
@@ -688,9 +699,12 @@ def _escalation_order(loc: Loc, steps: list[EscalationStep]) -> Problems:
         kind, seconds = _nominal(step.after)
         previous = last.get((step.when, kind))
         if previous is not None and seconds < previous[0]:
-            yield (*loc, "escalation", index, "after"), (
-                f"{step.after} comes before the previous {step.when} step ({previous[1]}); "
-                "list escalation steps in the order they fire"
+            yield (
+                (*loc, "escalation", index, "after"),
+                (
+                    f"{step.after} comes before the previous {step.when} step ({previous[1]}); "
+                    "list escalation steps in the order they fire"
+                ),
             )
         last[(step.when, kind)] = (seconds, step.after)
 
@@ -700,9 +714,12 @@ def _review_conflict(policy: Policy, loc: Loc, severity: Severity) -> Problems:
     if severity.review.required is None or listed is None:
         return
     if severity.review.required != (severity.id in listed):
-        yield (*loc, "review", "required"), (
-            f"says {severity.review.required} but post_incident.required_for "
-            f"{'lists' if severity.id in listed else 'does not list'} {severity.id}"
+        yield (
+            (*loc, "review", "required"),
+            (
+                f"says {severity.review.required} but post_incident.required_for "
+                f"{'lists' if severity.id in listed else 'does not list'} {severity.id}"
+            ),
         )
 
 
@@ -715,11 +732,13 @@ def _procedure_problems(policy: Policy) -> Problems:
             yield from _references(("audiences", index, "role"), [audience.role], roles, "role")
     yield from check(("escalation_chain",), policy.escalation_chain)
     for index, channel in enumerate(policy.channels):
-        yield from _mapping_keys(("channels", index, "update_every"), channel.update_every,
-                                 severities, "severity")  # fmt: skip
+        yield from _mapping_keys(
+            ("channels", index, "update_every"), channel.update_every, severities, "severity"
+        )
     for index, incident_type in enumerate(policy.incident_types):
-        yield from _mapping_keys(("incident_types", index, "checklists"),
-                                 incident_type.checklists, phases, "phase")  # fmt: skip
+        yield from _mapping_keys(
+            ("incident_types", index, "checklists"), incident_type.checklists, phases, "phase"
+        )
     for index, template in enumerate(policy.templates):
         loc: Loc = ("templates", index)
         yield from check((*loc, "audience"), template.audience)
@@ -728,8 +747,9 @@ def _procedure_problems(policy: Policy) -> Problems:
         yield from _references((*loc, "flags"), template.flags, flags, "flag")
     for index, drill in enumerate(policy.drills):
         if drill.severity is not None:
-            yield from _references(("drills", index, "severity"), [drill.severity], severities,
-                                   "severity")  # fmt: skip
+            yield from _references(
+                ("drills", index, "severity"), [drill.severity], severities, "severity"
+            )
 
 
 def _mapping_keys(loc: Loc, mapping: dict[str, Any], known: list[str], what: str) -> Problems:
@@ -742,8 +762,7 @@ def _after_incident_problems(policy: Policy) -> Problems:
     check = _targets(policy)
     severities, types, flags = policy.severity_ids(), policy.type_ids(), policy.flag_ids()
     required_for = policy.post_incident.required_for or []
-    yield from _references(("post_incident", "required_for"), required_for, severities,
-                           "severity")  # fmt: skip
+    yield from _references(("post_incident", "required_for"), required_for, severities, "severity")
     for index, regime in enumerate(policy.regulatory):
         loc: Loc = ("regulatory", index)
         yield from check((*loc, "notify"), regime.notify)
@@ -752,5 +771,6 @@ def _after_incident_problems(policy: Policy) -> Problems:
             yield (*loc, "trigger"), "needs at least one of flags, types or severities"
         yield from _references((*loc, "trigger", "flags"), trigger.flags, flags, "flag")
         yield from _references((*loc, "trigger", "types"), trigger.types, types, "incident type")
-        yield from _references((*loc, "trigger", "severities"), trigger.severities, severities,
-                               "severity")  # fmt: skip
+        yield from _references(
+            (*loc, "trigger", "severities"), trigger.severities, severities, "severity"
+        )

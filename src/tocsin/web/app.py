@@ -11,7 +11,7 @@ from tocsin.incidents.api import router as incidents_router
 from tocsin.policy.api import router as policy_router
 from tocsin.web import errors
 from tocsin.web.deps import Runtime
-from tocsin.web.limits import MiB, BodySizeLimit
+from tocsin.web.limits import BodySizeLimit, MiB
 
 
 def body_limit_for(path: str) -> int:

@@ -51,7 +51,9 @@ def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(401, "missing bearer token: send Authorization: Bearer <token>", _CHALLENGE)
+        raise HTTPException(
+            401, "missing bearer token: send Authorization: Bearer <token>", _CHALLENGE
+        )
     with runtime.database.read_session() as session:
         principal = auth_service.authenticate(session, token.strip())
     if principal is None:
@@ -63,7 +65,8 @@ def require(permission: str) -> object:
     def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not principal.can(permission):
             raise HTTPException(
-                403, f"a {principal.role} token cannot {permission}; ask an admin for a role that can"
+                403,
+                f"a {principal.role} token cannot {permission}; ask an admin for a role that can",
             )
         return principal
 

@@ -1,0 +1,106 @@
+"""Start a real `tocsin serve` process and talk to it over sockets."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tocsin.db import Database
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    token: str
+    env: dict[str, str]
+    process: subprocess.Popen[str]
+    banner: str
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "tocsin"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+
+def _read_banner(process: subprocess.Popen[str], deadline: float) -> str:
+    lines: list[str] = []
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Tocsin serving on" in line:
+            return "".join(lines)
+    process.kill()
+    raise AssertionError("tocsin serve did not start:\n" + "".join(lines))
+
+
+def _wait_healthy(url: str, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url}/healthz never answered 200")
+
+
+def start_server(
+    database_url: str, tmp_path: Path, *, policy: str = "default", engine: bool = True
+) -> Server:
+    port = free_port()
+    env = {
+        **os.environ,
+        "TOCSIN_DATABASE_URL": database_url,
+        "TOCSIN_POLICY": policy,
+        "TOCSIN_CONFIG": str(tmp_path / "cli.json"),
+        "TOCSIN_ENGINE_INTERVAL": "0.2",
+    }
+    args = [str(BIN / "tocsin"), "serve", "--port", str(port), "--bootstrap-admin"]
+    if not engine:
+        args.append("--no-engine")
+    process = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + 60
+    banner = _read_banner(process, deadline)
+    match = re.search(r"Admin token:\s+(\S+)", banner)
+    assert match, banner
+    url = f"http://127.0.0.1:{port}"
+    _wait_healthy(url, deadline)
+    return Server(url=url, token=match.group(1), env=env, process=process, banner=banner)
+
+
+@pytest.fixture
+def server(database: Database, tmp_path: Path) -> Iterator[Server]:
+    running = start_server(database.url, tmp_path)
+    yield running
+    running.process.terminate()
+    try:
+        running.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        running.process.kill()
