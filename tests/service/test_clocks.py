@@ -213,3 +213,27 @@ def test_two_engines_racing_never_double_a_breach(
         keys = [b["key"] for b in events(database, incident_id, "clock_breached")]
         assert sorted(keys) == sorted(set(keys)), f"doubled breach on {incident_id}: {keys}"
         assert {"acknowledge", "resolve"} <= set(keys)
+
+
+def test_a_crash_between_settling_and_recording_leaves_nothing_half_done(
+    database: Database,
+    proofkit: LoadedPolicy,
+    clock: time_machine.Coordinates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    incident_id = declare(database, proofkit, "P1")
+    clock.shift(timedelta(hours=5))
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("process died mid-write")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("tocsin.incidents.clocks.timeline.append", crash)
+        assert tick(database) == 0  # the failure is contained and logged
+    assert clocks(database, incident_id)["acknowledge"][0] == "pending"
+    assert events(database, incident_id, "clock_breached") == []
+
+    tick(database)  # the restarted engine
+    assert clocks(database, incident_id)["acknowledge"][0] == "breached"
+    keys = [b["key"] for b in events(database, incident_id, "clock_breached")]
+    assert keys.count("acknowledge") == 1

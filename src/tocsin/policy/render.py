@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
 import yaml
+from pydantic import BaseModel
 
 from tocsin.policy.deadlines import (
     PlannedClock,
@@ -106,6 +107,18 @@ def _or_unset(value: object) -> str:
     return UNSET if value is None else str(value)
 
 
+def _given(model: BaseModel, name: str) -> str:
+    """A field's text; None is "not set" only if the author wrote it as null.
+
+    A policy writes `phone: null` where the runbook names a phone number it does not give
+    ("+1-XXX-XXX-XXXX"); a contact the runbook gives no phone for has no `phone` key at all.
+    """
+    value = getattr(model, name)
+    if value is None:
+        return UNSET if name in model.model_fields_set else ""
+    return str(value)
+
+
 def _cell(value: object) -> str:
     return _or_unset(value).replace("|", "\\|").replace("\n", " ")
 
@@ -153,12 +166,8 @@ def _header(loaded: LoadedPolicy) -> Lines:
     yield f"- SHA-256: `{loaded.hash}`"
     yield f"- Time zone: {policy.timezone}; business hours {_business_hours(policy)}"
     holidays = policy.holidays
-    country = (
-        holidays.country + (f"-{holidays.subdiv}" if holidays.subdiv else "")
-        if holidays.country
-        else UNSET
-    )
-    yield f"- Public holidays: {country}" + (f" ({holidays.note})" if holidays.note else "")
+    region = "-".join(part for part in (holidays.country, holidays.subdiv) if part) or "none"
+    yield f"- Public holidays: {region}" + (f" ({holidays.note})" if holidays.note else "")
     yield ""
     if policy.description:
         yield policy.description
@@ -223,7 +232,8 @@ def _listed(title: str, items: list[str]) -> Lines:
 def _update_line(policy: Policy, severity: Severity, not_applicable: set[tuple[str, str]]) -> str:
     text = _updates(severity, not_applicable)
     if severity.update_audience:
-        text += f" to {names(policy, severity.update_audience)}"
+        joiner = " to " if severity.update_every else "; audience: "
+        text += joiner + names(policy, severity.update_audience)
     if severity.update_channel:
         text += f" via {severity.update_channel}"
     return text + (f" ({severity.update_notes})" if severity.update_notes else "")
@@ -244,7 +254,7 @@ def _escalation(policy: Policy) -> Lines:
             yield f"Escalation: {severity.escalation_note}"
             yield ""
         if not severity.escalation:
-            yield f"No timed escalation steps ({UNSET})."
+            yield f"No timed escalation steps {UNSET}."
             yield ""
             continue
         rows = [
@@ -295,7 +305,7 @@ def _stage_row(policy: Policy, stage: CommunicationStage) -> list[str]:
         + (f" ({stage.conditions[target]})" if target in stage.conditions else "")
         for target in stage.audience
     ]
-    actions = "; ".join(stage.actions) + (f" — {stage.note}" if stage.note else "")
+    actions = " — ".join(part for part in ("; ".join(stage.actions), stage.note) if part)
     return [
         stage.name or stage.stage,
         stage.window or "",
@@ -311,14 +321,8 @@ def _channel_row(channel: Channel) -> list[str]:
         f"{severity}: {'every ' + every.describe() if every else NOT_APPLICABLE}"
         for severity, every in channel.update_every.items()
     )
-    cadence += f" ({channel.note})" if channel.note else ""
-    return [
-        channel.name,
-        channel.address or "",
-        channel.purpose or "",
-        channel.participants or "",
-        cadence,
-    ]
+    purpose = "; ".join(part for part in (channel.purpose, channel.note) if part)
+    return [channel.name, channel.address or "", purpose, channel.participants or "", cadence]
 
 
 def _roles(policy: Policy) -> Lines:
@@ -331,8 +335,9 @@ def _roles(policy: Policy) -> Lines:
 
 def _role_lines(role: Role) -> Lines:
     yield f"- Id: `{role.id}`"
-    yield f"- Primary: {_or_unset(role.primary)}"
-    yield f"- Backup: {_or_unset(role.backup)}"
+    for label, name in (("Primary", "primary"), ("Backup", "backup")):
+        if text := _given(role, name):
+            yield f"- {label}: {text}"
     if role.members:
         yield f"- Members: {', '.join(role.members)}"
     if role.note:
@@ -347,10 +352,8 @@ def _contacts(policy: Policy) -> Lines:
     rows = [
         [
             audience.name,
-            audience.person,
-            audience.email,
-            audience.phone,
-            audience.chat or audience.url,
+            *(_given(audience, name) for name in ("person", "email", "phone")),
+            audience.chat or _given(audience, "url"),
             policy.target_name(audience.role) if audience.role else "",
             audience.note or "",
         ]
@@ -386,13 +389,15 @@ def _incident_types(policy: Policy) -> Lines:
         if incident_type.description:
             yield incident_type.description
             yield ""
-        yield from _bullets(incident_type.examples)
+        yield from _listed("Examples", incident_type.examples) if incident_type.examples else ()
         for phase_id, items in incident_type.checklists.items():
-            yield f"\n**Checklist ({_phase_name(policy, phase_id)}):**"
+            yield f"**Checklist ({_phase_name(policy, phase_id)}):**"
             yield from _checklist(items)
+            yield ""
         for link in incident_type.runbooks:
             yield f"- Runbook: {link.title}" + (f" (`{link.url}`)" if link.url else "")
-        yield ""
+        if incident_type.runbooks:
+            yield ""
 
 
 def _phase_name(policy: Policy, phase_id: str) -> str:
@@ -471,9 +476,10 @@ def _post_incident(policy: Policy) -> Lines:
             ["Agenda item", "Minutes"],
             [[item.topic, str(item.minutes or "")] for item in rules.agenda],
         )
-    for activity in rules.activities:
-        yield from _step(activity)
     if rules.activities:
+        yield "**Activities:**"
+        for activity in rules.activities:
+            yield from _step(activity)
         yield ""
     yield from _action_items(policy)
     for title, items in (("Documentation", rules.documentation), ("Notes", rules.notes)):
@@ -503,7 +509,7 @@ def _regulatory(policy: Policy) -> Lines:
             within(regime.within) if regime.within else UNSET,
             f"from {regime.from_}",
             _trigger(regime.trigger.flags, regime.trigger.types, regime.trigger.severities),
-            _who(policy, regime.notify),
+            _who(policy, regime.notify) if "notify" in regime.model_fields_set else "",
             regime.note or "",
         ]
         for regime in policy.regulatory
@@ -566,7 +572,7 @@ def _tools(policy: Policy) -> Lines:
         yield from _heading(2, "Tools and resources")
         yield from _table(
             ["Purpose", "Tool", "Note"],
-            [[tool.purpose, tool.name, tool.note or ""] for tool in policy.tools],
+            [[tool.purpose, _given(tool, "name"), tool.note or ""] for tool in policy.tools],
         )
 
 
