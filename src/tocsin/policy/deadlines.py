@@ -261,5 +261,5 @@ def _regulatory_clock(
 
 
 def action_item_due(policy: Policy, class_id: str, from_: datetime) -> datetime:
-    """When an action item of this class is due; KeyError names the allowed classes."""
+    """When an action item of this class is due; UnknownActionItemClass lists the classes."""
     return policy.calendar().add(from_, policy.action_item_class(class_id).within)

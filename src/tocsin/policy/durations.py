@@ -73,7 +73,7 @@ class Duration:
 
 
 # Domain exceptions are named for what went wrong (IllegalTransition, UnknownSeverity).
-class InvalidDuration(ValueError):  # noqa: N818
+class InvalidDuration(ValueError):
     """A policy value that is not one of the duration forms; the message lists the forms."""
 
     def __init__(self, value: object, problem: str = "is not a duration") -> None:

@@ -18,6 +18,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, time
+from functools import cached_property
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,7 +28,6 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
-    PrivateAttr,
     StringConstraints,
     ValidationInfo,
     WithJsonSchema,
@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from tocsin.policy.durations import BusinessCalendar, Duration, parse_duration
+from tocsin.policy.routing import Routing
 
 __all__ = [
     "ActionItemClass",
@@ -50,6 +51,7 @@ __all__ = [
     "Role",
     "Severity",
     "Template",
+    "UnknownActionItemClass",
     "UnknownSeverity",
     "dotted",
 ]
@@ -67,6 +69,20 @@ class UnknownSeverity(KeyError):
         self.allowed = allowed
         self.message = (
             f"unknown severity {severity_id!r}; allowed (most severe first): {', '.join(allowed)}"
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UnknownActionItemClass(KeyError):
+    """An action item class the policy does not define; the message lists the allowed ids."""
+
+    def __init__(self, class_id: str, allowed: list[str]) -> None:
+        super().__init__(class_id)
+        self.allowed = allowed
+        self.message = (
+            f"unknown action item class {class_id!r}; allowed: {', '.join(allowed) or 'none'}"
         )
 
     def __str__(self) -> str:
@@ -140,14 +156,23 @@ ReqDuration = Annotated[
 def _clock_time(value: object) -> time:
     if isinstance(value, time):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
-        hours, minutes = (int(part) for part in value.strip().split(":"))
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}(:00)?", value.strip()):
+        hours, minutes = (int(part) for part in value.strip().split(":")[:2])
         if hours < 24 and minutes < 60:
             return time(hours, minutes)
     raise ValueError(f"{value!r} is not a time of day; write it quoted as 'HH:MM', e.g. '09:00'")
 
 
-ClockTime = Annotated[time, PlainValidator(_clock_time), PlainSerializer(str)]
+def _dump_time(value: time) -> str:
+    return value.strftime("%H:%M")
+
+
+ClockTime = Annotated[
+    time,
+    PlainValidator(_clock_time),
+    PlainSerializer(_dump_time),
+    WithJsonSchema({"type": "string", "pattern": "^[0-9]{1,2}:[0-9]{2}$", "examples": ["09:00"]}),
+]
 
 
 def _label(value: object) -> str:
@@ -161,7 +186,8 @@ def _optional_label(value: object) -> str | None:
     return None if value is None else _label(value)
 
 
-Label = Annotated[str, PlainValidator(_label)]
+_LABEL_SCHEMA = WithJsonSchema({"type": "string"})
+Label = Annotated[str, PlainValidator(_label), _LABEL_SCHEMA]
 
 
 class _Model(BaseModel):
@@ -488,7 +514,7 @@ class Guidance(_Model):
 class Policy(_Model):
     name: Slug
     title: str
-    version: Annotated[str | None, PlainValidator(_optional_label)] = None
+    version: Annotated[str | None, PlainValidator(_optional_label), _LABEL_SCHEMA] = None
     description: str = ""
     timezone: str = "UTC"
     business_hours: BusinessHours = BusinessHours()
@@ -508,13 +534,12 @@ class Policy(_Model):
     templates: list[Template] = []
     post_incident: PostIncident = PostIncident()
     regulatory: list[Regulatory] = []
+    routing: Routing = Field(default_factory=Routing)
     drills: list[Drill] = []
     training: list[Training] = []
     on_call: OnCall = OnCall()
     tools: list[Tool] = []
     guidance: list[Guidance] = []
-
-    _calendar: BusinessCalendar | None = PrivateAttr(default=None)
 
     @field_validator("timezone")
     @classmethod
@@ -578,16 +603,17 @@ class Policy(_Model):
         for item in self.post_incident.action_item_classes:
             if item.id == class_id:
                 return item
-        known = ", ".join(item.id for item in self.post_incident.action_item_classes)
-        raise KeyError(f"unknown action item class {class_id!r}; allowed: {known or 'none'}")
+        known = [item.id for item in self.post_incident.action_item_classes]
+        raise UnknownActionItemClass(class_id, known)
 
     def calendar(self) -> BusinessCalendar:
-        """Business time for this policy's clocks (cached: holiday tables are built per year)."""
-        if self._calendar is None:
-            self._calendar = self._build_calendar()
-        return self._calendar
+        """Business time for this policy's clocks, in its time zone, skipping its holidays."""
+        return self.business_calendar
 
-    def _build_calendar(self) -> BusinessCalendar:
+    # Cached outside the fields, so it does not take part in equality: the calendar keeps
+    # holiday tables per year and a policy is consulted on every clock.
+    @cached_property
+    def business_calendar(self) -> BusinessCalendar:
         hours, days = self.business_hours, self.business_hours.days
         return BusinessCalendar(
             timezone=self.timezone,
@@ -610,6 +636,15 @@ def _problems(policy: Policy) -> Problems:
     yield from _severity_problems(policy)
     yield from _procedure_problems(policy)
     yield from _after_incident_problems(policy)
+    yield from _routing_problems(policy)
+
+
+def _routing_problems(policy: Policy) -> Problems:
+    known = policy.severity_ids()
+    for index, rule in enumerate(policy.routing.rules):
+        if rule.severity is not None and rule.severity not in known:
+            loc: Loc = ("routing", "rules", index, "severity")
+            yield loc, f"unknown severity {rule.severity!r}; this policy has {', '.join(known)}"
 
 
 def _duplicates(loc: Loc, items: Iterable[Any], attr: str = "id") -> Problems:

@@ -7,15 +7,25 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from tocsin import __version__
+from tocsin.alerts import ratelimit
+from tocsin.alerts.api import INGEST_LIMIT, intake
+from tocsin.alerts.api import router as alerts_router
+from tocsin.alerts.integrations_api import router as integrations_router
 from tocsin.incidents.api import router as incidents_router
 from tocsin.policy.api import router as policy_router
 from tocsin.web import errors
 from tocsin.web.deps import Runtime
 from tocsin.web.limits import BodySizeLimit, MiB
 
+INGEST_PREFIXES = ("/v2/", "/api/v1/heartbeats/")
+
 
 def body_limit_for(path: str) -> int:
-    return MiB
+    """Alert intake takes at most 512 KB a request; everything else 1 MiB."""
+    is_intake = path.startswith(INGEST_PREFIXES) or (
+        path.startswith("/api/v1/integrations/") and path.count("/") >= 5
+    )
+    return INGEST_LIMIT if is_intake else MiB
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -29,6 +39,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     errors.install(app)
     app.include_router(incidents_router)
     app.include_router(policy_router)
+    app.include_router(integrations_router)
+    app.include_router(alerts_router)
+    app.include_router(intake)
+    app.state.ingest_limiter = ratelimit.from_environment()
     _add_health(app, runtime)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for)
     return app

@@ -1,0 +1,185 @@
+"""Alert intake over HTTP, in the formats senders already speak, plus alert listing.
+
+Every intake answers 2xx only after the delivery is committed; a database outage is 503 so
+the sender retries; an unknown key is 404 and says nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from tocsin.alerts import alertmanager, generic, integrations, pagerduty
+from tocsin.alerts.ingest import Delivery, ingest
+from tocsin.alerts.models import Alert
+from tocsin.alerts.normalized import IncomingAlert, IngestResult
+from tocsin.alerts.payloads import BadPayload, parse_json
+from tocsin.alerts.ratelimit import TokenBuckets
+from tocsin.alerts.schemas import AlertOut, AlertPage
+from tocsin.errors import InvalidInput
+from tocsin.web.deps import Reader, ReadSession, Runtime
+
+INGEST_LIMIT = 512 * 1024
+intake = APIRouter(tags=["alert intake"])
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+
+
+class UnknownKey(Exception):
+    pass
+
+
+class RateLimited(Exception):
+    pass
+
+
+def store(
+    runtime: Runtime, key: str, kind: str, alerts: list[IncomingAlert], limiter: TokenBuckets
+) -> IngestResult:
+    """Find the integration by key, then ingest the delivery in one committed transaction."""
+    with runtime.database.write_session() as session:
+        integration = integrations.by_key(session, key)
+        if integration is None or integration.kind != kind:
+            raise UnknownKey
+        if not limiter.allow(integration.id):
+            raise RateLimited
+        delivery = Delivery(integration=integration, loaded=runtime.policy)
+        return ingest(session, delivery=delivery, alerts=alerts)
+
+
+def _limiter(request: Request) -> TokenBuckets:
+    buckets: TokenBuckets = request.app.state.ingest_limiter
+    return buckets
+
+
+def _not_found() -> JSONResponse:
+    return JSONResponse(
+        status_code=404, content={"error": "not_found", "message": "unknown integration key"}
+    )
+
+
+def _bad(exc: BadPayload) -> JSONResponse:
+    return JSONResponse(
+        status_code=400,
+        content={"error": "invalid_payload", "message": exc.message, "errors": exc.errors},
+    )
+
+
+def _too_many() -> JSONResponse:
+    return JSONResponse(
+        status_code=429,
+        content={"error": "rate_limited", "message": "too many requests for this integration"},
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _accept(
+    request: Request, key: str, kind: str, parse: Callable[[Any], list[IncomingAlert]]
+) -> JSONResponse:
+    try:
+        alerts = parse(parse_json(await request.body()))
+    except BadPayload as exc:
+        return _bad(exc)
+    runtime: Runtime = request.app.state.runtime
+    try:
+        result = await run_in_threadpool(store, runtime, key, kind, alerts, _limiter(request))
+    except UnknownKey:
+        return _not_found()
+    except RateLimited:
+        return _too_many()
+    return JSONResponse(
+        content={
+            "status": "success",
+            "alerts": len(alerts),
+            "created": len(result.created),
+            "updated": len(result.updated),
+            "resolved": len(result.resolved),
+            "incidents": result.incidents,
+        }
+    )
+
+
+@intake.post(
+    "/api/v1/integrations/{key}/alertmanager",
+    summary="Prometheus Alertmanager webhook (payload version 4)",
+)
+async def alertmanager_webhook(key: str, request: Request) -> JSONResponse:
+    return await _accept(request, key, "alertmanager", alertmanager.parse)
+
+
+@intake.post("/api/v1/integrations/{key}/grafana", summary="Grafana alerting webhook")
+async def grafana_webhook(key: str, request: Request) -> JSONResponse:
+    return await _accept(request, key, "grafana", alertmanager.parse)
+
+
+@intake.post("/api/v1/integrations/{key}/generic", summary="Generic JSON alerts")
+async def generic_webhook(key: str, request: Request) -> JSONResponse:
+    return await _accept(request, key, "generic", generic.parse)
+
+
+def _pd_error(status: int, message: str, errors: list[str]) -> JSONResponse:
+    body = {"status": "invalid event", "message": message, "errors": errors}
+    return JSONResponse(status_code=status, content=body)
+
+
+def _pd_throttled() -> JSONResponse:
+    message = "Requests for this service are arriving too quickly."
+    return JSONResponse(status_code=429, content={"status": "throttle event", "message": message})
+
+
+@intake.post("/v2/enqueue", summary="PagerDuty Events API v2", status_code=202)
+async def pagerduty_enqueue(request: Request) -> JSONResponse:
+    try:
+        routing_key, alert = pagerduty.parse(parse_json(await request.body()))
+    except BadPayload as exc:
+        return _pd_error(400, exc.message, [e["message"] for e in exc.errors])
+    runtime: Runtime = request.app.state.runtime
+    try:
+        await run_in_threadpool(
+            store, runtime, routing_key, "pagerduty", [alert], _limiter(request)
+        )
+    except UnknownKey:
+        return _not_found()
+    except RateLimited:
+        return _pd_throttled()
+    return JSONResponse(
+        status_code=202,
+        content={"status": "success", "message": "Event processed", "dedup_key": alert.dedup_key},
+    )
+
+
+# -- reading alerts ----------------------------------------------------------------------------
+
+STATUSES = ("firing", "resolved")
+
+
+@router.get("", summary="List alerts, newest first")
+def list_alerts(
+    session: ReadSession,
+    _principal: Reader,
+    status: str | None = None,
+    integration: int | None = None,
+    service: str | None = None,
+    action: str | None = None,
+    incident: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: int | None = None,
+) -> AlertPage:
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"unknown status {status!r}; allowed: firing, resolved",
+                           field="status", allowed=STATUSES)  # fmt: skip
+    query = select(Alert).order_by(Alert.id.desc()).limit(limit)
+    filters = {"status": status, "integration_id": integration, "service": service,
+               "action": action, "incident_id": incident}  # fmt: skip
+    for column, value in filters.items():
+        if value is not None:
+            query = query.where(getattr(Alert, column) == value)
+    if cursor is not None:
+        query = query.where(Alert.id < cursor)
+    rows = list(session.scalars(query))
+    next_cursor = rows[-1].id if len(rows) == limit else None
+    return AlertPage(items=[AlertOut.of(a) for a in rows], next_cursor=next_cursor)

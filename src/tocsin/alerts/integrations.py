@@ -1,0 +1,109 @@
+"""Integrations: create, list, rotate keys, delete, and find one by its key."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin.alerts.models import INTEGRATION_KINDS, Integration
+from tocsin.errors import InvalidInput, NotFound
+from tocsin.timesource import now
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _new_key() -> str:
+    # 32 hex characters: the shape of a PagerDuty routing key, which some senders validate.
+    return secrets.token_hex(16)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in INTEGRATION_KINDS:
+        raise InvalidInput(
+            f"unknown integration kind {kind!r}; allowed: {', '.join(INTEGRATION_KINDS)}",
+            field="kind",
+            allowed=INTEGRATION_KINDS,
+        )
+
+
+def create(
+    session: Session,
+    *,
+    name: str,
+    kind: str,
+    actor: str,
+    service: str | None = None,
+    heartbeat_interval_s: int | None = None,
+    heartbeat_grace_s: int | None = None,
+) -> tuple[Integration, str]:
+    """Create an integration; returns it with its key (shown once, stored only as a digest)."""
+    _check_kind(kind)
+    if kind == "heartbeat" and not heartbeat_interval_s:
+        raise InvalidInput(
+            "a heartbeat integration needs heartbeat_interval_s (seconds between pings)",
+            field="heartbeat_interval_s",
+        )
+    key = _new_key()
+    integration = Integration(
+        name=name,
+        kind=kind,
+        key_digest=digest(key),
+        key_prefix=key[:6],
+        service=service,
+        created_at=now(),
+        created_by=actor,
+        heartbeat_interval_s=heartbeat_interval_s if kind == "heartbeat" else None,
+        heartbeat_grace_s=(heartbeat_grace_s or 0) if kind == "heartbeat" else None,
+    )
+    if kind == "heartbeat":
+        integration.heartbeat_due_at = _heartbeat_due(integration)
+    session.add(integration)
+    session.flush()
+    return integration, key
+
+
+def _heartbeat_due(integration: Integration) -> datetime:
+    interval = timedelta(seconds=integration.heartbeat_interval_s or 0)
+    grace = timedelta(seconds=integration.heartbeat_grace_s or 0)
+    return (integration.last_ping_at or now()) + interval + grace
+
+
+def by_key(session: Session, key: str) -> Integration | None:
+    query = select(Integration).where(
+        Integration.key_digest == digest(key), Integration.deleted_at.is_(None)
+    )
+    return session.scalar(query)
+
+
+def get(session: Session, integration_id: int) -> Integration:
+    integration = session.get(Integration, integration_id)
+    if integration is None or integration.deleted_at is not None:
+        raise NotFound(f"no integration {integration_id}", field="id")
+    return integration
+
+
+def list_all(session: Session) -> list[Integration]:
+    query = select(Integration).where(Integration.deleted_at.is_(None)).order_by(Integration.id)
+    return list(session.scalars(query))
+
+
+def rotate_key(session: Session, *, integration_id: int) -> tuple[Integration, str]:
+    """A new key; the old one stops working at once."""
+    integration = get(session, integration_id)
+    key = _new_key()
+    integration.key_digest, integration.key_prefix = digest(key), key[:6]
+    return integration, key
+
+
+def delete(session: Session, *, integration_id: int) -> None:
+    """Stop accepting alerts; the integration's alerts stay on record."""
+    integration = get(session, integration_id)
+    integration.deleted_at = now()
+    integration.key_digest = digest(_new_key())  # the old key can never match again
+    integration.heartbeat_due_at = None

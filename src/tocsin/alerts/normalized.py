@@ -1,0 +1,52 @@
+"""The one shape every integration's payload is turned into before it is stored.
+
+Adapters (alertmanager.py, pagerduty.py, grafana.py, opsgenie.py, generic.py, heartbeat)
+parse their wire format into `IncomingAlert`s; `ingest.ingest()` stores, deduplicates,
+routes and groups them. Nothing else about a sender's format leaks past its adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class AlertEvent(StrEnum):
+    """What the sender says happened to the alert identified by the dedup key."""
+
+    TRIGGER = "trigger"
+    ACKNOWLEDGE = "acknowledge"
+    RESOLVE = "resolve"
+
+
+# The source severities Tocsin understands (PagerDuty's four); adapters map onto these.
+SOURCE_SEVERITIES = ("critical", "error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class IncomingAlert:
+    dedup_key: str
+    event: AlertEvent
+    summary: str = ""
+    source_severity: str | None = None  # one of SOURCE_SEVERITIES, or None if unknown
+    service: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    group_key: str | None = None  # the sender's grouping (Alertmanager groupKey)
+    source: str | None = None
+    occurred_at: datetime | None = None  # the sender's timestamp, if it gave one
+
+
+@dataclass
+class IngestResult:
+    """What one delivery did, for the sender's response and the tests."""
+
+    created: list[int] = field(default_factory=list)  # alert ids opened by this delivery
+    updated: list[int] = field(default_factory=list)  # repeats of open alerts
+    resolved: list[int] = field(default_factory=list)
+    acknowledged: list[int] = field(default_factory=list)
+    ignored_resolves: int = 0  # resolves for alerts that were not open
+    incidents: list[str] = field(default_factory=list)  # incidents declared or joined
+    dedup_keys: list[str] = field(default_factory=list)

@@ -1,0 +1,104 @@
+"""Route an alert by the policy's rules (pure: no database)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tocsin.alerts.normalized import IncomingAlert
+from tocsin.policy.routing import Routing, RoutingRule
+from tocsin.policy.schema import Policy
+
+# How senders spell severity, mapped onto PagerDuty's four.
+SEVERITY_WORDS = {
+    "critical": "critical", "crit": "critical", "page": "critical", "fatal": "critical",
+    "emergency": "critical", "disaster": "critical", "p1": "critical",
+    "error": "error", "high": "error", "major": "error", "p2": "error",
+    "warning": "warning", "warn": "warning", "minor": "warning", "medium": "warning",
+    "average": "warning", "p3": "warning",
+    "info": "info", "informational": "info", "low": "info", "none": "info", "ok": "info",
+    "p4": "info", "p5": "info",
+}  # fmt: skip
+
+
+def source_severity(word: str | None) -> str | None:
+    return SEVERITY_WORDS.get(word.strip().lower()) if word else None
+
+
+@dataclass(frozen=True)
+class Route:
+    action: str
+    severity: str
+    service: str | None
+    rule: str
+    group_by: tuple[str, ...]
+
+
+def _default_rules(policy: Policy) -> list[RoutingRule]:
+    """critical pages at the top of the ladder, error one below, warning notifies, info tickets."""
+    ladder = policy.severity_ids()
+
+    def rung(index: int) -> str:
+        return ladder[min(index, len(ladder) - 1)]
+
+    return [
+        RoutingRule(name="default: critical pages", match={"source_severity": "critical"},
+                    severity=rung(0), action="page"),
+        RoutingRule(name="default: error pages", match={"source_severity": "error"},
+                    severity=rung(1), action="page"),
+        RoutingRule(name="default: warning notifies", match={"source_severity": "warning"},
+                    severity=rung(2), action="notify"),
+        RoutingRule(name="default: info makes a ticket", match={"source_severity": "info"},
+                    severity=rung(len(ladder) - 1), action="ticket"),
+        RoutingRule(name="default: unknown severity notifies", severity=rung(2), action="notify"),
+    ]  # fmt: skip
+
+
+def _value_of(key: str, alert: IncomingAlert, context: Mapping[str, str | None]) -> str | None:
+    if key == "source_severity":
+        return alert.source_severity
+    if key == "service":
+        return alert.service or context.get("service")
+    if key in context:
+        return context[key]
+    return alert.labels.get(key)
+
+
+def _matches(rule: RoutingRule, alert: IncomingAlert, context: Mapping[str, str | None]) -> bool:
+    for key, wanted in rule.match.items():
+        value = _value_of(key, alert, context)
+        allowed = wanted if isinstance(wanted, list) else [wanted]
+        if value not in allowed:
+            return False
+    return True
+
+
+def rules_of(policy: Policy, routing: Routing) -> list[RoutingRule]:
+    extra = _default_rules(policy) if routing.default_rules else []
+    return [*routing.rules, *extra]
+
+
+def route(
+    policy: Policy, routing: Routing, alert: IncomingAlert, context: Mapping[str, str | None]
+) -> Route:
+    """The first matching rule decides. `context` holds integration, integration_kind and the
+    integration's default service."""
+    for index, rule in enumerate(rules_of(policy, routing)):
+        if _matches(rule, alert, context):
+            return Route(
+                action=rule.action,
+                severity=rule.severity or policy.severity_ids()[-1],
+                service=rule.service or alert.service or context.get("service"),
+                rule=rule.name or f"rules[{index}]",
+                group_by=tuple(rule.group_by or routing.group_by),
+            )
+    # Only reachable with default_rules off and no rule matching: keep it, bother nobody.
+    return Route("ticket", policy.severity_ids()[-1], alert.service, "unmatched", ())
+
+
+def group_key(alert: IncomingAlert, route_: Route, integration_id: int) -> str:
+    """The sender's group if it has one, else the route's labels; scoped by service."""
+    if alert.group_key:
+        return f"{integration_id}:{alert.group_key}"
+    values = ",".join(f"{k}={alert.labels.get(k, '')}" for k in route_.group_by)
+    return f"{route_.service or '-'}:{values or alert.dedup_key}"

@@ -1,0 +1,95 @@
+"""Alert and integration API shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tocsin.alerts.models import Alert, Integration
+
+
+class AlertOut(BaseModel):
+    id: int
+    integration_id: int
+    dedup_key: str
+    status: str
+    summary: str
+    source_severity: str | None
+    severity: str | None
+    service: str | None
+    action: str
+    rule: str | None
+    suppressed_by: int | None
+    labels: dict[str, Any]
+    details: dict[str, Any]
+    count: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    incident_id: str | None
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertOut:
+        return cls.model_validate(alert, from_attributes=True)
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    next_cursor: int | None
+
+
+class IntegrationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(
+        description="alertmanager, pagerduty, grafana, opsgenie, generic or heartbeat"
+    )
+    service: str | None = Field(default=None, max_length=200)
+    heartbeat_interval_s: int | None = Field(default=None, ge=10, le=7 * 86400)
+    heartbeat_grace_s: int | None = Field(default=None, ge=0, le=86400)
+
+
+class IntegrationOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    service: str | None
+    key_prefix: str
+    created_at: datetime
+    created_by: str
+    heartbeat_interval_s: int | None
+    heartbeat_grace_s: int | None
+    last_ping_at: datetime | None
+    key: str | None = Field(default=None, description="Only when created or rotated.")
+    urls: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, integration: Integration, *, key: str | None = None, base: str = ""
+    ) -> IntegrationOut:
+        out = cls.model_validate(integration, from_attributes=True)
+        out.key = key
+        if key:
+            out.urls = urls_for(integration.kind, key, base)
+        return out
+
+
+def urls_for(kind: str, key: str, base: str) -> dict[str, str]:
+    """Where to point each sender, and with which credential."""
+    base = base.rstrip("/")
+    return {
+        "alertmanager": {"webhook": f"{base}/api/v1/integrations/{key}/alertmanager"},
+        "grafana": {"webhook": f"{base}/api/v1/integrations/{key}/grafana"},
+        "generic": {"webhook": f"{base}/api/v1/integrations/{key}/generic"},
+        "pagerduty": {"events_v2": f"{base}/v2/enqueue", "routing_key": key},
+        "opsgenie": {
+            "api_url": base,
+            "alerts": f"{base}/v2/alerts",
+            "authorization": f"GenieKey {key}",
+        },
+        "heartbeat": {"ping": f"{base}/api/v1/heartbeats/{key}"},
+    }[kind]
