@@ -143,3 +143,12 @@ def make_unpooled_engine(url: str) -> Engine:
     """An engine for one-off admin work (migrations) that leaves no pooled connections."""
     _prepare_sqlite_path(url)
     return create_engine(url, poolclass=NullPool)
+
+
+# SQLSTATEs for "your transaction lost a race; run it again": serialization failure, deadlock.
+RETRYABLE_SQLSTATES = ("40001", "40P01")
+
+
+def is_retryable(exc: Exception) -> bool:
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return sqlstate in RETRYABLE_SQLSTATES

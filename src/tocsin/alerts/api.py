@@ -13,18 +13,21 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
-from tocsin.alerts import alertmanager, generic, integrations, pagerduty
+from tocsin.alerts import alertmanager, generic, heartbeats, integrations, pagerduty
 from tocsin.alerts.ingest import Delivery, ingest
 from tocsin.alerts.models import Alert
 from tocsin.alerts.normalized import IncomingAlert, IngestResult
 from tocsin.alerts.payloads import BadPayload, parse_json
 from tocsin.alerts.ratelimit import TokenBuckets
 from tocsin.alerts.schemas import AlertOut, AlertPage
+from tocsin.db import is_retryable
 from tocsin.errors import InvalidInput
 from tocsin.web.deps import Reader, ReadSession, Runtime
 
 INGEST_LIMIT = 512 * 1024
+RETRIES = 3
 intake = APIRouter(tags=["alert intake"])
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
@@ -40,7 +43,20 @@ class RateLimited(Exception):
 def store(
     runtime: Runtime, key: str, kind: str, alerts: list[IncomingAlert], limiter: TokenBuckets
 ) -> IngestResult:
-    """Find the integration by key, then ingest the delivery in one committed transaction."""
+    """Ingest the delivery in one committed transaction, retrying if PostgreSQL picked it
+    as a deadlock victim (rare, and the retry is safe: nothing was committed)."""
+    for attempt in range(RETRIES):
+        try:
+            return _store_once(runtime, key, kind, alerts, limiter)
+        except DBAPIError as exc:
+            if attempt == RETRIES - 1 or not is_retryable(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _store_once(
+    runtime: Runtime, key: str, kind: str, alerts: list[IncomingAlert], limiter: TokenBuckets
+) -> IngestResult:
     with runtime.database.write_session() as session:
         integration = integrations.by_key(session, key)
         if integration is None or integration.kind != kind:
@@ -150,6 +166,26 @@ async def pagerduty_enqueue(request: Request) -> JSONResponse:
         status_code=202,
         content={"status": "success", "message": "Event processed", "dedup_key": alert.dedup_key},
     )
+
+
+def _ping(runtime: Runtime, key: str) -> str | None:
+    with runtime.database.write_session() as session:
+        integration = integrations.by_key(session, key)
+        if integration is None or integration.kind != "heartbeat":
+            raise UnknownKey
+        heartbeats.ping(session, integration=integration, loaded=runtime.policy)
+        due = integration.heartbeat_due_at
+        return due.isoformat() if due else None
+
+
+@intake.api_route("/api/v1/heartbeats/{key}", methods=["GET", "POST"], summary="Heartbeat ping")
+async def heartbeat_ping(key: str, request: Request) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    try:
+        next_due = await run_in_threadpool(_ping, runtime, key)
+    except UnknownKey:
+        return _not_found()
+    return JSONResponse(content={"status": "ok", "next_due_at": next_due})
 
 
 # -- reading alerts ----------------------------------------------------------------------------

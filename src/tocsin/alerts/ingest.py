@@ -135,7 +135,8 @@ def _upsert_triggers(
     silences = _active_silences(session, at)
     routing = delivery.loaded.policy.routing
     rows, routes = [], {}
-    for alert in triggers:
+    # Sorted, so concurrent deliveries lock the same rows in the same order (no deadlock).
+    for alert in sorted(triggers, key=lambda a: a.dedup_key):
         routed = route(delivery.loaded.policy, routing, alert, context)
         routes[alert.dedup_key] = routed
         rows.append(_row(delivery, alert, routed, _silencing(silences, routed, alert), at))
@@ -201,7 +202,7 @@ def _close(
         .where(
             ALERTS.c.integration_id == delivery.integration.id,
             ALERTS.c.status == "firing",
-            ALERTS.c.dedup_key.in_(keys),
+            ALERTS.c.dedup_key.in_(sorted(keys)),
         )
         .values(status="resolved", resolved_at=at, last_seen_at=at)
         .returning(ALERTS.c.id, ALERTS.c.incident_id, ALERTS.c.dedup_key)

@@ -62,13 +62,13 @@ def create(
         heartbeat_grace_s=(heartbeat_grace_s or 0) if kind == "heartbeat" else None,
     )
     if kind == "heartbeat":
-        integration.heartbeat_due_at = _heartbeat_due(integration)
+        integration.heartbeat_due_at = heartbeat_due(integration)
     session.add(integration)
     session.flush()
     return integration, key
 
 
-def _heartbeat_due(integration: Integration) -> datetime:
+def heartbeat_due(integration: Integration) -> datetime:
     interval = timedelta(seconds=integration.heartbeat_interval_s or 0)
     grace = timedelta(seconds=integration.heartbeat_grace_s or 0)
     return (integration.last_ping_at or now()) + interval + grace

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tocsin.cli import admin, incident, policy
+from tocsin.cli import admin, alerts, incident, policy
 
 app = typer.Typer(
     name="tocsin",
@@ -14,6 +14,9 @@ app = typer.Typer(
 )
 app.add_typer(incident.app, name="incident")
 app.add_typer(policy.app, name="policy")
+app.add_typer(alerts.integration_app, name="integration")
+app.add_typer(alerts.alerts_app, name="alerts")
+app.add_typer(alerts.silence_app, name="silence")
 admin.register(app)
 
 

@@ -166,7 +166,7 @@ def serve(
     if bootstrap_admin:
         _bootstrap(database, url)
     runtime = Runtime(settings=settings, database=database, policy=loaded)
-    worker = _engine(database, settings) if engine else None
+    worker = _engine(database, settings, loaded) if engine else None
     if worker is not None:
         worker.start_in_thread()
     mode = "with engine" if worker else "without engine (run `tocsin engine` elsewhere)"
@@ -181,8 +181,8 @@ def serve(
             worker.stop()
 
 
-def _engine(database: Database, settings: Settings) -> Engine:
-    return Engine(database, default_steps(), max_sleep=settings.engine_interval_seconds)
+def _engine(database: Database, settings: Settings, loaded: LoadedPolicy) -> Engine:
+    return Engine(database, default_steps(loaded), max_sleep=settings.engine_interval_seconds)
 
 
 def run_engine() -> None:
@@ -190,7 +190,7 @@ def run_engine() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = load_settings()
     ensure_schema(settings.database_url)
-    worker = _engine(_database(settings), settings)
+    worker = _engine(_database(settings), settings, _policy(settings))
     typer.echo(f"Tocsin engine running on {worker.database.dialect}; Ctrl-C stops it")
     sys.stdout.flush()
     try:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tocsin.alerts.models import Alert
 from tocsin.errors import InvalidInput
 from tocsin.incidents import clocks as clock_service
 from tocsin.incidents import service, timeline
@@ -14,6 +16,7 @@ from tocsin.incidents.lifecycle import STATUSES
 from tocsin.incidents.models import Incident
 from tocsin.incidents.schemas import (
     AcknowledgeIn,
+    AlertCounts,
     ClockOut,
     CompleteClockIn,
     DeclareIn,
@@ -32,8 +35,19 @@ from tocsin.web.deps import Reader, ReadSession, Responder, RuntimeDep
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
 
+def _alert_counts(session: Session, incident_id: str) -> AlertCounts:
+    query = (
+        select(Alert.status, func.count())
+        .where(Alert.incident_id == incident_id)
+        .group_by(Alert.status)
+    )
+    counts = {status: int(n) for status, n in session.execute(query)}
+    return AlertCounts(firing=counts.get("firing", 0), resolved=counts.get("resolved", 0))
+
+
 def _out(session: Session, incident: Incident) -> IncidentOut:
-    return IncidentOut.of(incident, clock_service.clocks_of(session, incident.id))
+    clocks = clock_service.clocks_of(session, incident.id)
+    return IncidentOut.of(incident, clocks, _alert_counts(session, incident.id))
 
 
 @router.post("", status_code=201, summary="Declare an incident")

@@ -84,6 +84,11 @@ class PolicyRef(BaseModel):
     hash: str
 
 
+class AlertCounts(BaseModel):
+    firing: int = 0
+    resolved: int = 0
+
+
 class IncidentOut(BaseModel):
     id: str
     title: str
@@ -106,9 +111,14 @@ class IncidentOut(BaseModel):
     closed_at: datetime | None
     allowed_next_statuses: list[str]
     clocks: list[ClockOut]
+    alerts: AlertCounts = Field(
+        description="Alerts attached; list them at /api/v1/alerts?incident=ID"
+    )
 
     @classmethod
-    def of(cls, incident: Incident, clocks: list[ClockOut]) -> IncidentOut:
+    def of(
+        cls, incident: Incident, clocks: list[ClockOut], alerts: AlertCounts | None = None
+    ) -> IncidentOut:
         return cls(
             id=incident.id,
             title=incident.title,
@@ -131,6 +141,7 @@ class IncidentOut(BaseModel):
             closed_at=incident.closed_at,
             allowed_next_statuses=allowed_next(incident.status),
             clocks=clocks,
+            alerts=alerts or AlertCounts(),
         )
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from tocsin import __version__
@@ -11,12 +14,15 @@ from tocsin.alerts import ratelimit
 from tocsin.alerts.api import INGEST_LIMIT, intake
 from tocsin.alerts.api import router as alerts_router
 from tocsin.alerts.integrations_api import router as integrations_router
+from tocsin.alerts.silences_api import router as silences_router
 from tocsin.incidents.api import router as incidents_router
 from tocsin.policy.api import router as policy_router
 from tocsin.web import errors
+from tocsin.web.console import router as console_router
 from tocsin.web.deps import Runtime
 from tocsin.web.limits import BodySizeLimit, MiB
 
+STATIC_DIR = Path(__file__).parent / "static"
 INGEST_PREFIXES = ("/v2/", "/api/v1/heartbeats/")
 
 
@@ -41,11 +47,20 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(policy_router)
     app.include_router(integrations_router)
     app.include_router(alerts_router)
+    app.include_router(silences_router)
     app.include_router(intake)
+    app.include_router(console_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_api_route("/", _home, include_in_schema=False)
     app.state.ingest_limiter = ratelimit.from_environment()
     _add_health(app, runtime)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for)
     return app
+
+
+def _home() -> RedirectResponse:
+    """The console (which sends a visitor who is not signed in to its login page)."""
+    return RedirectResponse("/console", status_code=303)
 
 
 def _add_health(app: FastAPI, runtime: Runtime) -> None:
