@@ -140,7 +140,11 @@ def _upsert_triggers(
         routed = route(delivery.loaded.policy, routing, alert, context)
         routes[alert.dedup_key] = routed
         rows.append(_row(delivery, alert, routed, _silencing(silences, routed, alert), at))
-    stmt = _insert_for(session)(ALERTS).values(rows)
+    # One statement, executed with the rows as parameters: SQLAlchemy batches them into
+    # multi-row VALUES with a cached compiled form (building .values(rows) would recompile).
+    # Returned rows are matched by dedup key, not position, so no ordering is requested
+    # (asking for it makes SQLite fall back to one statement per row).
+    stmt = _insert_for(session)(ALERTS)
     stmt = stmt.on_conflict_do_update(
         index_elements=[ALERTS.c.integration_id, ALERTS.c.dedup_key],
         index_where=text("status = 'firing'"),
@@ -154,7 +158,7 @@ def _upsert_triggers(
     ).returning(ALERTS.c.id, ALERTS.c.dedup_key, ALERTS.c.count.label("seen"),
                 ALERTS.c.summary, ALERTS.c.group_key, ALERTS.c.suppressed_by)  # fmt: skip
     new_rows = []
-    for row in session.execute(stmt):
+    for row in session.execute(stmt, rows):
         if row.seen == 1:  # only an insert leaves the count at one
             result.created.append(row.id)
             silenced = row.suppressed_by is not None

@@ -74,8 +74,18 @@ def _matches(rule: RoutingRule, alert: IncomingAlert, context: Mapping[str, str 
 
 
 def rules_of(policy: Policy, routing: Routing) -> list[RoutingRule]:
-    extra = _default_rules(policy) if routing.default_rules else []
-    return [*routing.rules, *extra]
+    """The policy's rules, then (unless turned off) Tocsin's defaults. Built once per policy:
+    routing is on the ingest hot path."""
+    key = id(policy)
+    cached = _RULES.get(key)
+    if cached is None or cached[0] is not policy:
+        extra = _default_rules(policy) if routing.default_rules else []
+        cached = (policy, [*routing.rules, *extra])
+        _RULES[key] = cached
+    return cached[1]
+
+
+_RULES: dict[int, tuple[Policy, list[RoutingRule]]] = {}
 
 
 def route(
