@@ -131,7 +131,7 @@ def test_a_storm_through_alertmanager_is_one_incident_that_a_person_resolves(
     incident = stack.get(f"/api/v1/incidents/{incident_id}")
     assert (incident["severity"], incident["status"]) == ("P0", "investigating")
     kinds = [e["kind"] for e in stack.timeline(incident_id)]
-    assert kinds.count("page_requested") == 1 and kinds.count("alerts_attached") == 1, kinds
+    assert kinds.count("page_requested") == 1 and kinds.count("alerts_attached") == 1, open("/tmp/am_dbg.txt","w").write(repr([(e["kind"], e["at"], e["data"]) for e in stack.timeline(incident_id)]) + "\n" + stack.logs())
 
     # Prometheus re-sends firing alerts every evaluation, and Alertmanager re-notifies every
     # repeat_interval (made 2s by a live reload): Tocsin counts repeats, it never duplicates.
@@ -148,7 +148,7 @@ def test_a_storm_through_alertmanager_is_one_incident_that_a_person_resolves(
     assert {a["incident_id"] for a in again} == {incident_id}
     assert [i["id"] for i in stack.get("/api/v1/incidents")["items"]] == [incident_id]
     kinds = [e["kind"] for e in stack.timeline(incident_id)]
-    assert kinds.count("page_requested") == 1 and kinds.count("alerts_attached") == 1, kinds
+    assert kinds.count("page_requested") == 1 and kinds.count("alerts_attached") == 1, [(e["kind"], e["at"], e["data"]) for e in stack.timeline(incident_id)] + [stack.logs()]
 
     stack.am.post_alerts(resolved(storm, datetime.now(UTC)))
 

@@ -14,6 +14,7 @@ from tocsin.alerts import ratelimit
 from tocsin.alerts.api import INGEST_LIMIT, intake
 from tocsin.alerts.api import router as alerts_router
 from tocsin.alerts.integrations_api import router as integrations_router
+from tocsin.alerts.opsgenie import router as opsgenie_router
 from tocsin.alerts.silences_api import router as silences_router
 from tocsin.incidents.api import router as incidents_router
 from tocsin.policy.api import router as policy_router
@@ -49,6 +50,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(alerts_router)
     app.include_router(silences_router)
     app.include_router(intake)
+    app.include_router(opsgenie_router)
     app.include_router(console_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/", _home, include_in_schema=False)

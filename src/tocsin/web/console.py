@@ -80,7 +80,8 @@ def utc_text(value: datetime | None) -> str:
 
 
 def iso_text(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """For machines (`datetime` attributes, countdowns): UTC to the millisecond."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def span_text(seconds: float) -> str:
@@ -106,12 +107,19 @@ def ago_text(value: datetime, at: datetime) -> str:
     return "just now" if seconds < 5 else f"{span_text(seconds)} ago"
 
 
+def countdown_text(clock: ClockOut, at: datetime) -> str:
+    """An escalation step is not a duty anyone misses: when due it fires, it is not overdue."""
+    if clock.kind == "escalation" and clock.due_at <= at:
+        return "firing now"
+    return until_text(clock.due_at, at)
+
+
 def clock_phase(clock: ClockOut, at: datetime) -> str:
     """How urgent a clock looks: overdue, warning or pending while it runs; else its state."""
     if clock.state != "pending":
         return clock.state
     if clock.due_at <= at:
-        return "overdue"
+        return "pending" if clock.kind == "escalation" else "overdue"
     return "warning" if clock.warn_at is not None and clock.warn_at <= at else "pending"
 
 
@@ -161,7 +169,12 @@ TEMPLATES = Environment(
     lstrip_blocks=True,
 )
 TEMPLATES.filters.update(
-    utc=utc_text, iso=iso_text, until=until_text, ago=ago_text, phase=clock_phase
+    utc=utc_text,
+    iso=iso_text,
+    until=until_text,
+    countdown=countdown_text,
+    ago=ago_text,
+    phase=clock_phase,
 )
 TEMPLATES.globals.update(summarise=summarise, version=__version__)
 
@@ -439,6 +452,13 @@ class ListFilter:
         return [self.severity] if self.severity else []
 
 
+def next_deadline(clocks: Sequence[ClockOut]) -> ClockOut | None:
+    """The pending clock due first, preferring deadlines people meet over escalation steps."""
+    pending = sorted((c for c in clocks if c.state == "pending"), key=lambda c: c.due_at)
+    duties = [c for c in pending if c.kind != "escalation"]
+    return (duties or pending or [None])[0]
+
+
 def _rank(policy: Policy, severity: str) -> int:
     ids = policy.severity_ids()
     return ids.index(severity) if severity in ids else len(ids)
@@ -446,11 +466,10 @@ def _rank(policy: Policy, severity: str) -> int:
 
 def _row(session: Session, incident: Incident) -> IncidentRow:
     out = IncidentOut.of(incident, clock_service.clocks_of(session, incident.id))
-    pending = [c for c in out.clocks if c.state == "pending"]
     return IncidentRow(
         incident=out,
         rank=_rank(service.policy_of(session, incident).policy, incident.severity),
-        next_clock=min(pending, key=lambda c: c.due_at, default=None),
+        next_clock=next_deadline(out.clocks),
         is_open=incident.status in OPEN_STATUSES,
     )
 
@@ -553,6 +572,8 @@ class IncidentView:
     events: list[EventOut]
     policy: Policy
     rank: int
+    deadlines: list[ClockOut]
+    escalations: list[ClockOut]
     completable: list[ClockOut]
 
     def name_of(self, items: Sequence[Any], item_id: str) -> str:
@@ -570,6 +591,8 @@ def _incident_view(session: Session, incident_id: str) -> IncidentView:
         events=events[::-1],
         policy=policy,
         rank=_rank(policy, incident.severity),
+        deadlines=[c for c in out.clocks if c.kind != "escalation"],
+        escalations=[c for c in out.clocks if c.kind == "escalation"],
         completable=[
             c for c in out.clocks if c.state == "pending" and c.kind not in NOT_COMPLETABLE
         ],

@@ -47,9 +47,11 @@
       var due = Date.parse(el.dataset.due);
       if (isNaN(due)) return;
       var seconds = (due - now) / 1000;
-      el.textContent = seconds >= 0 ? "in " + span(seconds) : "overdue by " + span(seconds);
+      var fires = el.hasAttribute("data-fires"); // an escalation step fires; it is never overdue
+      if (seconds >= 0) el.textContent = "in " + span(seconds);
+      else el.textContent = fires ? "firing now" : "overdue by " + span(seconds);
       var warn = Date.parse(el.dataset.warn || "");
-      var phase = seconds < 0 ? "overdue" : !isNaN(warn) && now >= warn ? "warning" : "pending";
+      var phase = seconds < 0 && !fires ? "overdue" : !isNaN(warn) && now >= warn ? "warning" : "pending";
       setPhase(el.closest(".clock"), phase);
     });
   }
@@ -90,7 +92,9 @@
     var doc = new DOMParser().parseFromString(html, "text/html");
     var fresh = doc.getElementById("main");
     if (!fresh || busy()) return; // someone started typing while we fetched
+    var open = Array.prototype.map.call(main.querySelectorAll("details[open][id]"), function (d) { return d.id; });
     main.innerHTML = fresh.innerHTML;
+    open.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = true; });
     main.dataset.now = fresh.dataset.now || "";
     document.title = doc.title;
     syncClock();
