@@ -237,3 +237,21 @@ def test_a_crash_between_settling_and_recording_leaves_nothing_half_done(
     assert clocks(database, incident_id)["acknowledge"][0] == "breached"
     keys = [b["key"] for b in events(database, incident_id, "clock_breached")]
     assert keys.count("acknowledge") == 1
+
+
+def test_maxai_legal_is_owed_notice_within_an_hour_of_a_confirmed_breach(
+    database: Database, clock: time_machine.Coordinates
+) -> None:
+    maxai = load_policy("maxai")
+    incident_id = declare(database, maxai, "P0")
+    clock.shift(timedelta(hours=3))
+    confirmed = FRIDAY_10 + timedelta(hours=2, minutes=50)
+    with database.write_session() as session:
+        service.set_flags(session, incident_id=incident_id, flags={"confirmed_breach": True},
+                          aware_at=confirmed, actor="security")  # fmt: skip
+    assert clocks(database, incident_id)["regulatory:legal"] == (
+        "pending",
+        confirmed + timedelta(hours=1),
+    )
+    tick(database)  # ten minutes later it is already overdue
+    assert clocks(database, incident_id)["regulatory:legal"][0] == "breached"

@@ -17,6 +17,7 @@ Rules the runbook leaves open, chosen here and documented in docs/clocks.md:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -186,13 +187,23 @@ def on_declared(session: Session, *, incident: Incident, loaded: LoadedPolicy) -
 
 
 def _regulatory(loaded: LoadedPolicy, incident: Incident, aware_at: datetime) -> list[PlannedClock]:
-    return plan_regulatory_clocks(
+    """Regimes the incident now triggers. Each counts from the fact its `from` names: the
+    declaration, or the awareness/confirmation moment given with the flag (`aware_at`)."""
+    planned = plan_regulatory_clocks(
         loaded.policy,
         flags=incident.flags,
         incident_type=incident.type,
         severity_id=incident.severity,
         aware_at=aware_at,
     )
+    regimes = {f"regulatory:{r.id}": r for r in loaded.policy.regulatory}
+    calendar = loaded.policy.calendar()
+    return [
+        replace(p, due_at=calendar.add(incident.declared_at, regime.within))
+        if (regime := regimes[p.key]).from_ == "declared" and regime.within is not None
+        else p
+        for p in planned
+    ]
 
 
 def on_acknowledged(session: Session, *, incident: Incident) -> None:
