@@ -102,6 +102,13 @@ def am_fingerprints(am: Alertmanager) -> set[str]:
     return {a["fingerprint"] for a in response.json()}
 
 
+def attachments(stack: Stack, incident_id: str) -> list[int]:
+    """How many alerts each `alerts_attached` event added; the incident was paged only once."""
+    events = stack.timeline(incident_id)
+    assert [e["kind"] for e in events].count("page_requested") == 1, events
+    return [e["data"]["count"] for e in events if e["kind"] == "alerts_attached"]
+
+
 def when(condition: bool, value: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     return value if condition else None
 
@@ -130,8 +137,10 @@ def test_a_storm_through_alertmanager_is_one_incident_that_a_person_resolves(
     incident_id = incident_ids.pop()
     incident = stack.get(f"/api/v1/incidents/{incident_id}")
     assert (incident["severity"], incident["status"]) == ("P0", "investigating")
-    kinds = [e["kind"] for e in stack.timeline(incident_id)]
-    assert kinds.count("page_requested") == 1 and kinds.count("alerts_attached") == 1, open("/tmp/am_dbg.txt","w").write(repr([(e["kind"], e["at"], e["data"]) for e in stack.timeline(incident_id)]) + "\n" + stack.logs())
+    # Alertmanager flushes a group at once when its alerts started longer than group_wait ago
+    # (as Prometheus's do), so the storm may come in two deliveries: still one incident.
+    attached = attachments(stack, incident_id)
+    assert sum(attached) == 10, attached
 
     # Prometheus re-sends firing alerts every evaluation, and Alertmanager re-notifies every
     # repeat_interval (made 2s by a live reload): Tocsin counts repeats, it never duplicates.
@@ -147,8 +156,7 @@ def test_a_storm_through_alertmanager_is_one_incident_that_a_person_resolves(
     assert len(again) == 10
     assert {a["incident_id"] for a in again} == {incident_id}
     assert [i["id"] for i in stack.get("/api/v1/incidents")["items"]] == [incident_id]
-    kinds = [e["kind"] for e in stack.timeline(incident_id)]
-    assert kinds.count("page_requested") == 1 and kinds.count("alerts_attached") == 1, [(e["kind"], e["at"], e["data"]) for e in stack.timeline(incident_id)] + [stack.logs()]
+    assert attachments(stack, incident_id) == attached  # nothing new was attached
 
     stack.am.post_alerts(resolved(storm, datetime.now(UTC)))
 

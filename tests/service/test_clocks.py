@@ -245,7 +245,7 @@ def test_maxai_legal_is_owed_notice_within_an_hour_of_a_confirmed_breach(
     maxai = load_policy("maxai")
     incident_id = declare(database, maxai, "P0")
     clock.shift(timedelta(hours=3))
-    confirmed = FRIDAY_10 + timedelta(hours=2, minutes=50)
+    confirmed = FRIDAY_10 + timedelta(hours=1, minutes=50)
     with database.write_session() as session:
         service.set_flags(session, incident_id=incident_id, flags={"confirmed_breach": True},
                           aware_at=confirmed, actor="security")  # fmt: skip
