@@ -10,8 +10,9 @@ from tests.api.conftest import Api
 
 
 def create_integration(api: Api, kind: str, **extra: object) -> dict[str, Any]:
-    response = api.post("/api/v1/integrations", {"name": f"{kind} prod", "kind": kind, **extra},
-                        role="admin")  # fmt: skip
+    response = api.post(
+        "/api/v1/integrations", {"name": f"{kind} prod", "kind": kind, **extra}, role="admin"
+    )
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -189,8 +190,12 @@ def test_a_body_over_512_kb_is_413(api: Api) -> None:
 def pd_event(key: str, action: str = "trigger", **fields: object) -> dict[str, Any]:
     event: dict[str, Any] = {"routing_key": key, "event_action": action, **fields}
     if action == "trigger" and "payload" not in fields:
-        event["payload"] = {"summary": "Checkout 5xx above 5%", "source": "lb-1",
-                            "severity": "critical", "component": "checkout"}  # fmt: skip
+        event["payload"] = {
+            "summary": "Checkout 5xx above 5%",
+            "source": "lb-1",
+            "severity": "critical",
+            "component": "checkout",
+        }
     return event
 
 
@@ -198,8 +203,11 @@ def test_pagerduty_trigger_is_answered_as_pagerduty_does(api: Api) -> None:
     key = create_integration(api, "pagerduty")["key"]
     response = api.client.post("/v2/enqueue", json=pd_event(key, dedup_key="checkout-5xx"))
     assert response.status_code == 202
-    assert response.json() == {"status": "success", "message": "Event processed",
-                               "dedup_key": "checkout-5xx"}  # fmt: skip
+    assert response.json() == {
+        "status": "success",
+        "message": "Event processed",
+        "dedup_key": "checkout-5xx",
+    }
 
 
 def test_pagerduty_generates_a_dedup_key_when_absent(api: Api) -> None:
@@ -256,13 +264,15 @@ def test_pagerduty_rate_limit_answers_429(api: Api) -> None:
 def test_generic_json_alerts(api: Api) -> None:
     key = create_integration(api, "generic", service="billing")["key"]
     url = f"/api/v1/integrations/{key}/generic"
-    first = api.client.post(url, json={"summary": "Invoice run failed", "severity": "error",
-                                       "dedup_key": "invoices"})  # fmt: skip
+    first = api.client.post(
+        url, json={"summary": "Invoice run failed", "severity": "error", "dedup_key": "invoices"}
+    )
     assert first.status_code == 200
     (alert,) = alerts(api)
     assert (alert["service"], alert["action"], alert["severity"]) == ("billing", "page", "P1")
-    batch = {"alerts": [{"summary": "Invoice run failed", "dedup_key": "invoices",
-                         "status": "resolved"}]}  # fmt: skip
+    batch = {
+        "alerts": [{"summary": "Invoice run failed", "dedup_key": "invoices", "status": "resolved"}]
+    }
     assert api.client.post(url, json=batch).status_code == 200
     assert alerts(api)[0]["status"] == "resolved"
     bad = api.client.post(url, json={"alerts": [{"severity": "error"}]})
@@ -275,7 +285,11 @@ def test_rotating_the_key_stops_the_old_one(api: Api) -> None:
     old = api.client.post(f"/api/v1/integrations/{created['key']}/generic", json={"summary": "x"})
     new = api.client.post(f"/api/v1/integrations/{rotated['key']}/generic", json={"summary": "x"})
     assert (old.status_code, new.status_code) == (404, 200)
-    assert api.client.delete(f"/api/v1/integrations/{created['id']}",
-                             headers=api.headers("admin")).status_code == 204  # fmt: skip
+    assert (
+        api.client.delete(
+            f"/api/v1/integrations/{created['id']}", headers=api.headers("admin")
+        ).status_code
+        == 204
+    )
     gone = api.client.post(f"/api/v1/integrations/{rotated['key']}/generic", json={"summary": "x"})
     assert gone.status_code == 404

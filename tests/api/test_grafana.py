@@ -20,8 +20,9 @@ ENDED = "2026-11-22T03:10:03.157076+02:00"
 
 
 def create_integration(api: Api, kind: str = "grafana") -> str:
-    response = api.post("/api/v1/integrations", {"name": f"{kind} prod", "kind": kind},
-                        role="admin")  # fmt: skip
+    response = api.post(
+        "/api/v1/integrations", {"name": f"{kind} prod", "kind": kind}, role="admin"
+    )
     assert response.status_code == 201, response.text
     key: str = response.json()["key"]
     return key
@@ -34,8 +35,13 @@ def grafana_alert(
     severity: str | None = "critical",
     fingerprint: str | None = None,
 ) -> dict[str, Any]:
-    labels = {"alertname": name, "team": "blue", "zone": zone, "grafana_folder": "Infra",
-              "__alert_rule_uid__": "1afz29v7z"}  # fmt: skip
+    labels = {
+        "alertname": name,
+        "team": "blue",
+        "zone": zone,
+        "grafana_folder": "Infra",
+        "__alert_rule_uid__": "1afz29v7z",
+    }
     if severity:
         labels["severity"] = severity
     return {
@@ -146,8 +152,10 @@ def test_alerts_of_one_group_key_share_an_incident(api: Api) -> None:
 def test_redelivery_deduplicates_on_the_fingerprint(api: Api) -> None:
     key = create_integration(api)
     first = grafana_alert("us-1")
-    later = grafana_alert("us-1") | {"valueString": "[ var='B' value=51.2 ]",
-                                     "values": {"B": 51.2, "C": 1}}  # fmt: skip
+    later = grafana_alert("us-1") | {
+        "valueString": "[ var='B' value=51.2 ]",
+        "values": {"B": 51.2, "C": 1},
+    }
     for alert in (first, later, later):
         assert deliver(api, key, grafana_payload([alert])).status_code == 200
     (stored,) = alerts(api)
@@ -158,8 +166,11 @@ def test_redelivery_deduplicates_on_the_fingerprint(api: Api) -> None:
 
 def test_a_rule_without_a_severity_label_notifies(api: Api) -> None:
     key = create_integration(api)
-    alert = grafana_alert("us-1", severity=None) | {"values": None, "dashboardURL": "",
-                                                     "panelURL": ""}  # fmt: skip
+    alert = grafana_alert("us-1", severity=None) | {
+        "values": None,
+        "dashboardURL": "",
+        "panelURL": "",
+    }
     assert deliver(api, key, grafana_payload([alert])).status_code == 200
     (stored,) = alerts(api)
     assert (stored["action"], stored["incident_id"]) == ("notify", None)

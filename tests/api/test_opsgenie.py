@@ -16,8 +16,9 @@ NOT_PROCESSABLE = "Request body is not processable. Please check the errors."
 
 
 def create_integration(api: Api, kind: str = "opsgenie") -> str:
-    response = api.post("/api/v1/integrations", {"name": f"{kind} prod", "kind": kind},
-                        role="admin")  # fmt: skip
+    response = api.post(
+        "/api/v1/integrations", {"name": f"{kind} prod", "kind": kind}, role="admin"
+    )
     assert response.status_code == 201, response.text
     key: str = response.json()["key"]
     return key
@@ -75,19 +76,31 @@ def assert_accepted(response: Response) -> None:
 def test_create_is_answered_as_opsgenie_answers(api: Api) -> None:
     key = create_integration(api)
     response = create(
-        api, key, alias="checkout-5xx", description="Every alert needs a description",
-        tags=["OverwriteQuietHours", "Critical"], details={"region": "eu-1"},
-        entity="checkout", source="prometheus", priority="P2", user="Monitoring",
-        note="From the runbook", responders=[{"name": "SRE", "type": "team"}],
+        api,
+        key,
+        alias="checkout-5xx",
+        description="Every alert needs a description",
+        tags=["OverwriteQuietHours", "Critical"],
+        details={"region": "eu-1"},
+        entity="checkout",
+        source="prometheus",
+        priority="P2",
+        user="Monitoring",
+        note="From the runbook",
+        responders=[{"name": "SRE", "type": "team"}],
         actions=["Restart"],
-    )  # fmt: skip
+    )
     assert_accepted(response)
     (alert,) = alerts(api)
     assert alert["dedup_key"] == "checkout-5xx"
     assert (alert["summary"], alert["source_severity"]) == ("Checkout 5xx above 5%", "error")
-    assert alert["labels"] == {"tag:OverwriteQuietHours": "true", "tag:Critical": "true",
-                               "entity": "checkout", "source": "prometheus",
-                               "priority": "P2"}  # fmt: skip
+    assert alert["labels"] == {
+        "tag:OverwriteQuietHours": "true",
+        "tag:Critical": "true",
+        "entity": "checkout",
+        "source": "prometheus",
+        "priority": "P2",
+    }
     details = alert["details"]
     assert details["details"] == {"region": "eu-1"}
     assert details["description"] == "Every alert needs a description"
@@ -146,14 +159,29 @@ def test_an_alias_longer_than_the_column_still_deduplicates_and_closes(api: Api)
 def test_acknowledge_and_close_by_alias(api: Api) -> None:
     key = create_integration(api)
     create(api, key, alias="db-down", priority="P1")
-    ack = og_post(api, key, "/v2/alerts/db-down/acknowledge?identifierType=alias",
-                  {"user": "Monitoring", "note": "Looking", "source": "script"})  # fmt: skip
+    ack = og_post(
+        api,
+        key,
+        "/v2/alerts/db-down/acknowledge?identifierType=alias",
+        {"user": "Monitoring", "note": "Looking", "source": "script"},
+    )
     assert_accepted(ack)
     data = status_of(api, key, ack)
-    assert set(data) == {"success", "action", "processedAt", "integrationId", "isSuccess",
-                         "status", "alertId", "alias"}  # fmt: skip
+    assert set(data) == {
+        "success",
+        "action",
+        "processedAt",
+        "integrationId",
+        "isSuccess",
+        "status",
+        "alertId",
+        "alias",
+    }
     assert (data["action"], data["isSuccess"], data["status"]) == (
-        "Acknowledge", True, "Acknowledged alert")  # fmt: skip
+        "Acknowledge",
+        True,
+        "Acknowledged alert",
+    )
     assert (data["alertId"], data["alias"]) == (str(alerts(api)[0]["id"]), "db-down")
     incident = api.get(f"/api/v1/incidents/{alerts(api)[0]['incident_id']}").json()
     assert incident["acknowledged_by"] == "integration:opsgenie prod"
@@ -185,7 +213,10 @@ def test_closing_twice_and_closing_nothing(api: Api) -> None:
     assert_accepted(missing)  # Opsgenie accepts, and its request status says what happened
     data = status_of(api, key, missing)
     assert (data["isSuccess"], data["status"], data["alertId"]) == (
-        False, "Alert does not exist", "")  # fmt: skip
+        False,
+        "Alert does not exist",
+        "",
+    )
     late_ack = og_post(api, key, "/v2/alerts/db-down/acknowledge?identifierType=alias")
     assert status_of(api, key, late_ack)["isSuccess"] is False
 
@@ -258,8 +289,14 @@ def test_p4_and_p5_are_informational(api: Api, priority: str, severity: str) -> 
 
 def test_validation_errors_name_every_bad_field(api: Api) -> None:
     key = create_integration(api)
-    body = {"message": "x" * 131, "priority": "P0", "tags": ["ok", 7],
-            "details": {"team": 1}, "alias": "a" * 513, "source": "s" * 101}  # fmt: skip
+    body = {
+        "message": "x" * 131,
+        "priority": "P0",
+        "tags": ["ok", 7],
+        "details": {"team": 1},
+        "alias": "a" * 513,
+        "source": "s" * 101,
+    }
     response = og_post(api, key, "/v2/alerts", body)
     assert response.status_code == 422
     answer = response.json()
@@ -292,9 +329,15 @@ def test_malformed_json_is_400_naming_the_body(api: Api) -> None:
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "", "GenieKey", "Bearer {key}", "GenieKey 0123456789abcdef0123456789abcdef",
-     "GenieKey {pd_key}"],
-)  # fmt: skip
+    [
+        None,
+        "",
+        "GenieKey",
+        "Bearer {key}",
+        "GenieKey 0123456789abcdef0123456789abcdef",
+        "GenieKey {pd_key}",
+    ],
+)
 def test_a_missing_or_unknown_key_is_401_and_says_nothing_more(
     api: Api, authorization: str | None
 ) -> None:
@@ -302,8 +345,11 @@ def test_a_missing_or_unknown_key_is_401_and_says_nothing_more(
     headers = {}
     if authorization is not None:
         headers["Authorization"] = authorization.format(key=key, pd_key=pd_key)
-    for method, path in (("POST", "/v2/alerts"), ("POST", "/v2/alerts/a/close"),
-                         ("GET", f"/v2/alerts/requests/{uuid.uuid4()}")):  # fmt: skip
+    for method, path in (
+        ("POST", "/v2/alerts"),
+        ("POST", "/v2/alerts/a/close"),
+        ("GET", f"/v2/alerts/requests/{uuid.uuid4()}"),
+    ):
         response = api.client.request(method, path, json={"message": "x"}, headers=headers)
         assert response.status_code == 401
         body = response.json()
@@ -314,8 +360,9 @@ def test_a_missing_or_unknown_key_is_401_and_says_nothing_more(
 
 def test_the_scheme_is_not_case_sensitive(api: Api) -> None:
     key = create_integration(api)
-    response = api.client.post("/v2/alerts", json={"message": "x"},
-                               headers={"Authorization": f"geniekey {key}"})  # fmt: skip
+    response = api.client.post(
+        "/v2/alerts", json={"message": "x"}, headers={"Authorization": f"geniekey {key}"}
+    )
     assert response.status_code == 202
 
 

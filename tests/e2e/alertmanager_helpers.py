@@ -53,8 +53,9 @@ class LogTail:
         return "\n".join(list(self._lines)[-lines:])
 
 
-def render_config(*, tocsin: str, webhook_key: str, routing_key: str,
-                  repeat_interval: str = "1h") -> str:  # fmt: skip
+def render_config(
+    *, tocsin: str, webhook_key: str, routing_key: str, repeat_interval: str = "1h"
+) -> str:
     """alertmanager.yml: everything to Tocsin's webhook, team=payments through PagerDuty v2."""
     config: dict[str, Any] = {
         "route": {
@@ -64,10 +65,13 @@ def render_config(*, tocsin: str, webhook_key: str, routing_key: str,
             "group_interval": "1s",
             "repeat_interval": repeat_interval,
             "routes": [
-                {"matchers": ['team="payments"'], "receiver": "tocsin-pagerduty",
-                 "continue": False},
+                {
+                    "matchers": ['team="payments"'],
+                    "receiver": "tocsin-pagerduty",
+                    "continue": False,
+                },
             ],
-        },  # fmt: skip
+        },
         "receivers": [
             {
                 "name": "tocsin-webhook",
@@ -142,7 +146,9 @@ def start_alertmanager(config: str, workdir: Path) -> Alertmanager:
     ]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
-    running = Alertmanager(f"http://127.0.0.1:{port}", config_path, process, LogTail(process.stdout))
+    running = Alertmanager(
+        f"http://127.0.0.1:{port}", config_path, process, LogTail(process.stdout)
+    )
     try:
         _wait_ready(running, seconds=20)
     except BaseException:
@@ -169,8 +175,9 @@ def rfc3339(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def alert(labels: dict[str, str], *, summary: str, starts_at: datetime,
-          ends_at: datetime | None = None) -> dict[str, Any]:  # fmt: skip
+def alert(
+    labels: dict[str, str], *, summary: str, starts_at: datetime, ends_at: datetime | None = None
+) -> dict[str, Any]:
     """One alert as Prometheus posts it to Alertmanager's v2 API."""
     posted: dict[str, Any] = {
         "labels": labels,
@@ -192,8 +199,14 @@ def a_minute_ago() -> datetime:
     return datetime.now(UTC) - timedelta(minutes=1)
 
 
-def poll(what: str, probe: Callable[[], T | None], *, context: Callable[[], str],
-         seconds: float = 30, every: float = 0.25) -> T:  # fmt: skip
+def poll(
+    what: str,
+    probe: Callable[[], T | None],
+    *,
+    context: Callable[[], str],
+    seconds: float = 30,
+    every: float = 0.25,
+) -> T:
     """Call `probe` until it returns something truthy; fail naming `what`, with `context()`."""
     deadline = time.monotonic() + seconds
     last: T | None = None

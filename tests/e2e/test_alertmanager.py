@@ -40,9 +40,12 @@ class Stack:
     pagerduty: dict[str, Any]
 
     def config(self, repeat_interval: str = "1h") -> str:
-        return render_config(tocsin=self.server.url, webhook_key=self.webhook["key"],
-                             routing_key=self.pagerduty["key"],
-                             repeat_interval=repeat_interval)  # fmt: skip
+        return render_config(
+            tocsin=self.server.url,
+            webhook_key=self.webhook["key"],
+            routing_key=self.pagerduty["key"],
+            repeat_interval=repeat_interval,
+        )
 
     def logs(self) -> str:
         return f"{self.am.tail()}\n--- Tocsin log (last lines) ---\n{self.tocsin_log.text()}"
@@ -78,8 +81,9 @@ def stack(server: Server, tmp_path: Path) -> Iterator[Stack]:
     with httpx.Client(base_url=server.url, headers=headers, timeout=10) as tocsin:
         webhook = create_integration(tocsin, "prometheus", "alertmanager")
         pagerduty = create_integration(tocsin, "payments via pagerduty", "pagerduty")
-        config = render_config(tocsin=server.url, webhook_key=webhook["key"],
-                               routing_key=pagerduty["key"])  # fmt: skip
+        config = render_config(
+            tocsin=server.url, webhook_key=webhook["key"], routing_key=pagerduty["key"]
+        )
         am = start_alertmanager(config, tmp_path / "alertmanager")
         try:
             yield Stack(server, tocsin, tocsin_log, am, webhook, pagerduty)
@@ -90,10 +94,18 @@ def stack(server: Server, tmp_path: Path) -> Iterator[Stack]:
 def disk_full_storm(size: int = 10) -> list[dict[str, Any]]:
     started = a_minute_ago()
     return [
-        alert({"alertname": "DiskFull", "severity": "critical", "instance": f"db-{n}:9100",
-               "team": "storage"}, summary=f"Disk full on db-{n}", starts_at=started)
+        alert(
+            {
+                "alertname": "DiskFull",
+                "severity": "critical",
+                "instance": f"db-{n}:9100",
+                "team": "storage",
+            },
+            summary=f"Disk full on db-{n}",
+            starts_at=started,
+        )
         for n in range(size)
-    ]  # fmt: skip
+    ]
 
 
 def am_fingerprints(am: Alertmanager) -> set[str]:
@@ -123,8 +135,9 @@ def test_a_storm_through_alertmanager_is_one_incident_that_a_person_resolves(
         items = stack.alerts(stack.webhook)
         return when(len(items) == 10, items)
 
-    stored = poll("Alertmanager's webhook to deliver 10 DiskFull alerts", arrived,
-                  context=stack.logs)  # fmt: skip
+    stored = poll(
+        "Alertmanager's webhook to deliver 10 DiskFull alerts", arrived, context=stack.logs
+    )
     assert {a["status"] for a in stored} == {"firing"}
     assert {a["labels"]["instance"] for a in stored} == {f"db-{n}:9100" for n in range(10)}
     assert {(a["source_severity"], a["severity"], a["action"]) for a in stored} == {
@@ -151,8 +164,7 @@ def test_a_storm_through_alertmanager_is_one_incident_that_a_person_resolves(
         items = stack.alerts(stack.webhook)
         return when(bool(items) and min(a["count"] for a in items) >= 2, items)
 
-    again = poll("a repeated notification (every alert's count >= 2)", repeated,
-                 context=stack.logs)  # fmt: skip
+    again = poll("a repeated notification (every alert's count >= 2)", repeated, context=stack.logs)
     assert len(again) == 10
     assert {a["incident_id"] for a in again} == {incident_id}
     assert [i["id"] for i in stack.get("/api/v1/incidents")["items"]] == [incident_id]
@@ -164,8 +176,7 @@ def test_a_storm_through_alertmanager_is_one_incident_that_a_person_resolves(
         items = stack.alerts(stack.webhook)
         return when(len(items) == 10 and all(a["status"] == "resolved" for a in items), items)
 
-    poll("Alertmanager's resolved notification for all 10 alerts", all_resolved,
-         context=stack.logs)  # fmt: skip
+    poll("Alertmanager's resolved notification for all 10 alerts", all_resolved, context=stack.logs)
     incident = stack.get(f"/api/v1/incidents/{incident_id}")
     assert incident["status"] == "investigating"  # the source says it is over; a person decides
     events = stack.timeline(incident_id)
@@ -181,18 +192,26 @@ def test_a_storm_through_alertmanager_is_one_incident_that_a_person_resolves(
 
 def test_pagerduty_configs_reach_events_v2_and_resolve(stack: Stack) -> None:
     payments = [
-        alert({"alertname": "PaymentsDown", "severity": "critical", "team": "payments",
-               "instance": "pay-1:8080"}, summary="Card payments failing",
-              starts_at=a_minute_ago())
-    ]  # fmt: skip
+        alert(
+            {
+                "alertname": "PaymentsDown",
+                "severity": "critical",
+                "team": "payments",
+                "instance": "pay-1:8080",
+            },
+            summary="Card payments failing",
+            starts_at=a_minute_ago(),
+        )
+    ]
     stack.am.post_alerts(payments)
 
     def arrived() -> list[dict[str, Any]] | None:
         items = stack.alerts(stack.pagerduty)
         return when(len(items) == 1, items)
 
-    (paged,) = poll("Alertmanager's PagerDuty sender to reach /v2/enqueue", arrived,
-                    context=stack.logs)  # fmt: skip
+    (paged,) = poll(
+        "Alertmanager's PagerDuty sender to reach /v2/enqueue", arrived, context=stack.logs
+    )
     assert paged["integration_id"] == stack.pagerduty["id"]
     assert paged["status"] == "firing"
     assert "PaymentsDown" in paged["summary"]  # Alertmanager's default description
@@ -207,8 +226,7 @@ def test_pagerduty_configs_reach_events_v2_and_resolve(stack: Stack) -> None:
         items = stack.alerts(stack.pagerduty)
         return when(len(items) == 1 and items[0]["status"] == "resolved", items)
 
-    (done,) = poll("the PagerDuty resolve event to resolve the alert", closed,
-                   context=stack.logs)  # fmt: skip
+    (done,) = poll("the PagerDuty resolve event to resolve the alert", closed, context=stack.logs)
     assert done["id"] == paged["id"] and done["resolved_at"] is not None
     reports = [e["data"] for e in stack.timeline(incident_id) if e["kind"] == "alerts_resolved"]
     assert [r["firing_left"] for r in reports] == [0], reports

@@ -29,16 +29,22 @@ def make_integration(database: Database, kind: str = "generic", **extra: object)
         return integration
 
 
-def deliver(database: Database, policy: LoadedPolicy, integration: Integration,
-            alerts: list[IncomingAlert]) -> None:  # fmt: skip
+def deliver(
+    database: Database, policy: LoadedPolicy, integration: Integration, alerts: list[IncomingAlert]
+) -> None:
     with database.write_session() as session:
         ingest(session, delivery=Delivery(integration, policy), alerts=alerts)
 
 
 def critical(key: str, group: str | None = "storm") -> IncomingAlert:
-    return IncomingAlert(dedup_key=key, event=AlertEvent.TRIGGER, summary=f"{key} is down",
-                         source_severity="critical", labels={"alertname": "Down"},
-                         group_key=group)  # fmt: skip
+    return IncomingAlert(
+        dedup_key=key,
+        event=AlertEvent.TRIGGER,
+        summary=f"{key} is down",
+        source_severity="critical",
+        labels={"alertname": "Down"},
+        group_key=group,
+    )
 
 
 def count(database: Database, model: type[Alert] | type[Incident], **where: object) -> int:
@@ -72,8 +78,14 @@ def test_a_silence_keeps_alerts_but_does_not_page(
 ) -> None:
     integration = make_integration(database, service="checkout")
     with database.write_session() as session:
-        silences.create(session, reason="DB upgrade", service="checkout", actor="ops",
-                        ends_at=datetime.now(UTC) + timedelta(hours=1), kind="maintenance")  # fmt: skip
+        silences.create(
+            session,
+            reason="DB upgrade",
+            service="checkout",
+            actor="ops",
+            ends_at=datetime.now(UTC) + timedelta(hours=1),
+            kind="maintenance",
+        )
     deliver(database, default_policy, integration, [critical("db-1")])
     with database.read_session() as session:
         alert = session.scalars(select(Alert)).one()
@@ -96,8 +108,9 @@ def test_a_missed_heartbeat_opens_an_alert_and_the_next_ping_resolves_it(
 ) -> None:
     start = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
     with time_machine.travel(start, tick=False) as clock:
-        integration = make_integration(database, "heartbeat", heartbeat_interval_s=300,
-                                       heartbeat_grace_s=60)  # fmt: skip
+        integration = make_integration(
+            database, "heartbeat", heartbeat_interval_s=300, heartbeat_grace_s=60
+        )
         step = heartbeats.HeartbeatStep(default_policy)
         clock.shift(timedelta(minutes=5))
         assert step.run_due(database) == 0  # within interval + grace

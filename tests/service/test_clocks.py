@@ -247,8 +247,13 @@ def test_maxai_legal_is_owed_notice_within_an_hour_of_a_confirmed_breach(
     clock.shift(timedelta(hours=3))
     confirmed = FRIDAY_10 + timedelta(hours=1, minutes=50)
     with database.write_session() as session:
-        service.set_flags(session, incident_id=incident_id, flags={"confirmed_breach": True},
-                          aware_at=confirmed, actor="security")  # fmt: skip
+        service.set_flags(
+            session,
+            incident_id=incident_id,
+            flags={"confirmed_breach": True},
+            aware_at=confirmed,
+            actor="security",
+        )
     assert clocks(database, incident_id)["regulatory:legal"] == (
         "pending",
         confirmed + timedelta(hours=1),

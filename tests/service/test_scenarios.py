@@ -36,9 +36,13 @@ def test_journey_2_a_personal_data_breach_under_proofkit(database: Database) -> 
         assert clocks["comms:extended"] == ("pending", start + timedelta(minutes=30))
         clock.shift(timedelta(minutes=30))
         with database.write_session() as session:
-            service.set_flags(session, incident_id=incident_id, actor="security",
-                              flags={"personal_data_breach": True},
-                              aware_at=datetime(2026, 11, 23, 9, 12, tzinfo=UTC))  # fmt: skip
+            service.set_flags(
+                session,
+                incident_id=incident_id,
+                actor="security",
+                flags={"personal_data_breach": True},
+                aware_at=datetime(2026, 11, 23, 9, 12, tzinfo=UTC),
+            )
         clocks = latest(database, incident_id)
         assert clocks["regulatory:gdpr"] == ("pending", datetime(2026, 11, 26, 9, 12, tzinfo=UTC))
         assert "regulatory:fda" not in clocks  # not device-related
@@ -46,8 +50,9 @@ def test_journey_2_a_personal_data_breach_under_proofkit(database: Database) -> 
         assert latest(database, incident_id)["comms:extended"][0] == "breached"
         clock.shift(timedelta(hours=2))
         with database.write_session() as session:
-            service.change_status(session, incident_id=incident_id, status="resolved",
-                                  message="Contained", actor="ic")  # fmt: skip
+            service.change_status(
+                session, incident_id=incident_id, status="resolved", message="Contained", actor="ic"
+            )
         resolved_at = start + timedelta(hours=2, minutes=30)
         clocks = latest(database, incident_id)
         assert clocks["review"] == ("pending", resolved_at + timedelta(hours=48))
@@ -66,8 +71,9 @@ def test_journey_3_rastups_reversed_ladder(database: Database) -> None:
         assert clocks["update"] == ("pending", friday + timedelta(minutes=30))
         assert "resolve" not in latest(database, sev0)
         with database.write_session() as session:
-            service.change_status(session, incident_id=sev3, status="resolved", message="ok",
-                                  actor="ic")  # fmt: skip
+            service.change_status(
+                session, incident_id=sev3, status="resolved", message="ok", actor="ic"
+            )
     # 5 business days from Friday 15:00: skips the weekend -> Friday 27th 15:00.
     assert latest(database, sev3)["review"][1] == datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
 
@@ -80,8 +86,9 @@ def test_journey_3_with_a_holiday_in_the_policy_calendar(database: Database) -> 
     with time_machine.travel(friday, tick=False):
         incident_id = declare(database, loaded, "SEV3")
         with database.write_session() as session:
-            service.change_status(session, incident_id=incident_id, status="resolved",
-                                  message="ok", actor="ic")  # fmt: skip
+            service.change_status(
+                session, incident_id=incident_id, status="resolved", message="ok", actor="ic"
+            )
     assert latest(database, incident_id)["review"][1] == datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
 
 

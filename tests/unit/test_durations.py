@@ -91,7 +91,7 @@ def business_hours(amount: timedelta) -> Duration:
         ("Next_Business_Day", NEXT_BUSINESS_DAY, ZERO, "next_business_day", "next business day"),
         ("next working day", NEXT_BUSINESS_DAY, ZERO, "next_business_day", "next business day"),
     ],
-)  # fmt: skip
+)
 def test_parses_each_form(
     value: str | int, kind: DurationKind, amount: timedelta, text: str, words: str
 ) -> None:
@@ -260,7 +260,7 @@ DST_WEEKENDS = [
     pytest.param(LONDON, date(2026, 10, 23), date(2026, 10, 26), -HOUR, id="london-autumn"),
     pytest.param(NEW_YORK, date(2026, 3, 6), date(2026, 3, 9), HOUR, id="new-york-spring"),
     pytest.param(NEW_YORK, date(2026, 10, 30), date(2026, 11, 2), -HOUR, id="new-york-autumn"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("zone", "friday", "monday", "shift"), DST_WEEKENDS)

@@ -12,8 +12,17 @@ from tocsin.alerts.payloads import field_errors, labels_fingerprint
 from tocsin.alerts.routing import source_severity
 
 # Detail fields worth keeping from each alert (Grafana adds the last four).
-DETAIL_FIELDS = ("generatorURL", "startsAt", "endsAt", "silenceURL", "dashboardURL", "panelURL", "imageURL", "values",
-                 "valueString")  # fmt: skip
+DETAIL_FIELDS = (
+    "generatorURL",
+    "startsAt",
+    "endsAt",
+    "silenceURL",
+    "dashboardURL",
+    "panelURL",
+    "imageURL",
+    "values",
+    "valueString",
+)
 
 
 class WebhookAlert(TypedDict, total=False):

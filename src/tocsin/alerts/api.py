@@ -206,11 +206,19 @@ def list_alerts(
     cursor: int | None = None,
 ) -> AlertPage:
     if status is not None and status not in STATUSES:
-        raise InvalidInput(f"unknown status {status!r}; allowed: firing, resolved",
-                           field="status", allowed=STATUSES)  # fmt: skip
+        raise InvalidInput(
+            f"unknown status {status!r}; allowed: firing, resolved",
+            field="status",
+            allowed=STATUSES,
+        )
     query = select(Alert).order_by(Alert.id.desc()).limit(limit)
-    filters = {"status": status, "integration_id": integration, "service": service,
-               "action": action, "incident_id": incident}  # fmt: skip
+    filters = {
+        "status": status,
+        "integration_id": integration,
+        "service": service,
+        "action": action,
+        "incident_id": incident,
+    }
     for column, value in filters.items():
         if value is not None:
             query = query.where(getattr(Alert, column) == value)

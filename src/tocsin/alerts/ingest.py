@@ -100,8 +100,9 @@ class NewAlert:
     suppressed: bool
 
 
-def _row(delivery: Delivery, alert: IncomingAlert, routed: Route, silence: int | None,
-         at: datetime) -> dict[str, Any]:  # fmt: skip
+def _row(
+    delivery: Delivery, alert: IncomingAlert, routed: Route, silence: int | None, at: datetime
+) -> dict[str, Any]:
     return {
         "integration_id": delivery.integration.id,
         "dedup_key": alert.dedup_key,
@@ -155,8 +156,14 @@ def _upsert_triggers(
             "labels": stmt.excluded.labels,
             "details": stmt.excluded.details,
         },
-    ).returning(ALERTS.c.id, ALERTS.c.dedup_key, ALERTS.c.count.label("seen"),
-                ALERTS.c.summary, ALERTS.c.group_key, ALERTS.c.suppressed_by)  # fmt: skip
+    ).returning(
+        ALERTS.c.id,
+        ALERTS.c.dedup_key,
+        ALERTS.c.count.label("seen"),
+        ALERTS.c.summary,
+        ALERTS.c.group_key,
+        ALERTS.c.suppressed_by,
+    )
     new_rows = []
     for row in session.execute(stmt, rows):
         if row.seen == 1:  # only an insert leaves the count at one
@@ -242,9 +249,12 @@ def _acknowledge(
 
 
 def _page(
-    session: Session, delivery: Delivery, new_rows: list[NewAlert], at: datetime,
+    session: Session,
+    delivery: Delivery,
+    new_rows: list[NewAlert],
+    at: datetime,
     result: IngestResult,
-) -> None:  # fmt: skip
+) -> None:
     groups: dict[str, list[NewAlert]] = defaultdict(list)
     for row in new_rows:
         if row.route.action == "page" and not row.suppressed:
@@ -317,9 +327,12 @@ def _declare(session: Session, delivery: Delivery, members: list[NewAlert]) -> I
 
 
 def _attach(
-    session: Session, delivery: Delivery, incident: Incident, members: list[NewAlert],
+    session: Session,
+    delivery: Delivery,
+    incident: Incident,
+    members: list[NewAlert],
     at: datetime,
-) -> None:  # fmt: skip
+) -> None:
     ids = [m.id for m in members]
     session.execute(update(ALERTS).where(ALERTS.c.id.in_(ids)).values(incident_id=incident.id))
     keys = [m.dedup_key for m in members]

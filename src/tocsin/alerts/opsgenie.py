@@ -169,8 +169,9 @@ def dedup_key(alias: str) -> str:
 
 def _labels(body: CreateAlert, priority: str) -> dict[str, str]:
     labels = {f"tag:{tag}": "true" for tag in body.tags or []}
-    labels.update({name: value for name, value in
-                   (("entity", body.entity), ("source", body.source)) if value})  # fmt: skip
+    labels.update(
+        {name: value for name, value in (("entity", body.entity), ("source", body.source)) if value}
+    )
     labels["priority"] = priority
     return labels
 

@@ -72,8 +72,11 @@ def _trigger(document: dict[str, Any], errors: list[str], dedup_key: str | None)
     severity = payload.get("severity")
     if severity not in SOURCE_SEVERITIES:
         errors.append("'payload.severity' must be one of critical, error, warning, info")
-    details = {k: payload[k] for k in ("component", "group", "class", "custom_details",
-                                       "timestamp") if k in payload}  # fmt: skip
+    details = {
+        k: payload[k]
+        for k in ("component", "group", "class", "custom_details", "timestamp")
+        if k in payload
+    }
     for extra in ("links", "images", "client", "client_url"):
         if extra in document:
             details[extra] = document[extra]

@@ -11,14 +11,31 @@ from tocsin.policy.schema import Policy
 
 # How senders spell severity, mapped onto PagerDuty's four.
 SEVERITY_WORDS = {
-    "critical": "critical", "crit": "critical", "page": "critical", "fatal": "critical",
-    "emergency": "critical", "disaster": "critical", "p1": "critical",
-    "error": "error", "high": "error", "major": "error", "p2": "error",
-    "warning": "warning", "warn": "warning", "minor": "warning", "medium": "warning",
-    "average": "warning", "p3": "warning",
-    "info": "info", "informational": "info", "low": "info", "none": "info", "ok": "info",
-    "p4": "info", "p5": "info",
-}  # fmt: skip
+    "critical": "critical",
+    "crit": "critical",
+    "page": "critical",
+    "fatal": "critical",
+    "emergency": "critical",
+    "disaster": "critical",
+    "p1": "critical",
+    "error": "error",
+    "high": "error",
+    "major": "error",
+    "p2": "error",
+    "warning": "warning",
+    "warn": "warning",
+    "minor": "warning",
+    "medium": "warning",
+    "average": "warning",
+    "p3": "warning",
+    "info": "info",
+    "informational": "info",
+    "low": "info",
+    "none": "info",
+    "ok": "info",
+    "p4": "info",
+    "p5": "info",
+}
 
 
 def source_severity(word: str | None) -> str | None:
@@ -42,16 +59,32 @@ def _default_rules(policy: Policy) -> list[RoutingRule]:
         return ladder[min(index, len(ladder) - 1)]
 
     return [
-        RoutingRule(name="default: critical pages", match={"source_severity": "critical"},
-                    severity=rung(0), action="page"),
-        RoutingRule(name="default: error pages", match={"source_severity": "error"},
-                    severity=rung(1), action="page"),
-        RoutingRule(name="default: warning notifies", match={"source_severity": "warning"},
-                    severity=rung(2), action="notify"),
-        RoutingRule(name="default: info makes a ticket", match={"source_severity": "info"},
-                    severity=rung(len(ladder) - 1), action="ticket"),
+        RoutingRule(
+            name="default: critical pages",
+            match={"source_severity": "critical"},
+            severity=rung(0),
+            action="page",
+        ),
+        RoutingRule(
+            name="default: error pages",
+            match={"source_severity": "error"},
+            severity=rung(1),
+            action="page",
+        ),
+        RoutingRule(
+            name="default: warning notifies",
+            match={"source_severity": "warning"},
+            severity=rung(2),
+            action="notify",
+        ),
+        RoutingRule(
+            name="default: info makes a ticket",
+            match={"source_severity": "info"},
+            severity=rung(len(ladder) - 1),
+            action="ticket",
+        ),
         RoutingRule(name="default: unknown severity notifies", severity=rung(2), action="notify"),
-    ]  # fmt: skip
+    ]
 
 
 def _value_of(key: str, alert: IncomingAlert, context: Mapping[str, str | None]) -> str | None:

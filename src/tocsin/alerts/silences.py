@@ -26,16 +26,26 @@ def create(
     kind: str = "silence",
 ) -> Silence:
     if kind not in KINDS:
-        raise InvalidInput(f"unknown kind {kind!r}; allowed: {', '.join(KINDS)}",
-                           field="kind", allowed=KINDS)  # fmt: skip
+        raise InvalidInput(
+            f"unknown kind {kind!r}; allowed: {', '.join(KINDS)}", field="kind", allowed=KINDS
+        )
     start = starts_at or now()
     if ends_at <= start:
         raise InvalidInput("ends_at must be after starts_at", field="ends_at")
     if not service and not matchers:
-        raise InvalidInput("say what to silence: a service, label matchers, or both",
-                           field="service")  # fmt: skip
-    silence = Silence(service=service, matchers=matchers or {}, starts_at=start, ends_at=ends_at,
-                      reason=reason, kind=kind, created_by=actor, created_at=now())  # fmt: skip
+        raise InvalidInput(
+            "say what to silence: a service, label matchers, or both", field="service"
+        )
+    silence = Silence(
+        service=service,
+        matchers=matchers or {},
+        starts_at=start,
+        ends_at=ends_at,
+        reason=reason,
+        kind=kind,
+        created_by=actor,
+        created_at=now(),
+    )
     session.add(silence)
     session.flush()
     return silence

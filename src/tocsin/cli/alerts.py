@@ -11,11 +11,13 @@ from tocsin.cli.output import console, emit_json, short_time, table
 from tocsin.policy.durations import DurationKind, InvalidDuration, parse_duration
 from tocsin.timesource import now
 
-integration_app = typer.Typer(help="Where alerts come from: keys and URLs for your monitoring.",
-                              no_args_is_help=True)  # fmt: skip
+integration_app = typer.Typer(
+    help="Where alerts come from: keys and URLs for your monitoring.", no_args_is_help=True
+)
 alerts_app = typer.Typer(help="Alerts received from integrations.", no_args_is_help=True)
-silence_app = typer.Typer(help="Silences and maintenance windows (alerts kept, no paging).",
-                          no_args_is_help=True)  # fmt: skip
+silence_app = typer.Typer(
+    help="Silences and maintenance windows (alerts kept, no paging).", no_args_is_help=True
+)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
 
@@ -46,8 +48,13 @@ def integration_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an integration and print its key and the URLs to paste into your monitoring."""
-    body = {"kind": kind, "name": name, "service": service, "heartbeat_interval_s": interval,
-            "heartbeat_grace_s": grace}  # fmt: skip
+    body = {
+        "kind": kind,
+        "name": name,
+        "service": service,
+        "heartbeat_interval_s": interval,
+        "heartbeat_grace_s": grace,
+    }
     _show_integration(_client().call("POST", "/api/v1/integrations", json=body), as_json)
 
 
@@ -58,9 +65,21 @@ def integration_list(as_json: JsonFlag = False) -> None:
     if as_json:
         emit_json(rows)
         return
-    table("Integrations", ["id", "name", "kind", "service", "key starts", "last ping"],
-          [(i["id"], i["name"], i["kind"], i["service"] or "-", i["key_prefix"],
-            short_time(i["last_ping_at"])) for i in rows])  # fmt: skip
+    table(
+        "Integrations",
+        ["id", "name", "kind", "service", "key starts", "last ping"],
+        [
+            (
+                i["id"],
+                i["name"],
+                i["kind"],
+                i["service"] or "-",
+                i["key_prefix"],
+                short_time(i["last_ping_at"]),
+            )
+            for i in rows
+        ],
+    )
 
 
 @integration_app.command("rotate-key")
@@ -87,17 +106,39 @@ def alerts_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List alerts, newest first."""
-    params = {k: v for k, v in {"status": status, "integration": integration, "service": service,
-              "action": action, "limit": limit}.items() if v is not None}  # fmt: skip
+    params = {
+        k: v
+        for k, v in {
+            "status": status,
+            "integration": integration,
+            "service": service,
+            "action": action,
+            "limit": limit,
+        }.items()
+        if v is not None
+    }
     page = _client().call("GET", "/api/v1/alerts", params=params)
     if as_json:
         emit_json(page)
         return
-    table("Alerts", ["id", "status", "action", "sev", "service", "summary", "count", "incident",
-                     "last seen"],
-          [(a["id"], a["status"], a["action"], a["severity"], a["service"] or "-",
-            a["summary"][:60], a["count"], a["incident_id"] or "-", short_time(a["last_seen_at"]))
-           for a in page["items"]])  # fmt: skip
+    table(
+        "Alerts",
+        ["id", "status", "action", "sev", "service", "summary", "count", "incident", "last seen"],
+        [
+            (
+                a["id"],
+                a["status"],
+                a["action"],
+                a["severity"],
+                a["service"] or "-",
+                a["summary"][:60],
+                a["count"],
+                a["incident_id"] or "-",
+                short_time(a["last_seen_at"]),
+            )
+            for a in page["items"]
+        ],
+    )
 
 
 def _ends_at(duration: str) -> str:
@@ -121,8 +162,13 @@ def silence_create(
 ) -> None:
     """Keep matching alerts but do not page for them, from now for --for."""
     matchers = dict(m.split("=", 1) for m in match if "=" in m)
-    body = {"reason": reason, "ends_at": _ends_at(for_), "service": service,
-            "matchers": matchers, "kind": "maintenance" if maintenance else "silence"}  # fmt: skip
+    body = {
+        "reason": reason,
+        "ends_at": _ends_at(for_),
+        "service": service,
+        "matchers": matchers,
+        "kind": "maintenance" if maintenance else "silence",
+    }
     created = _client().call("POST", "/api/v1/silences", json=body)
     if as_json:
         emit_json(created)
@@ -140,9 +186,21 @@ def silence_list(
     if as_json:
         emit_json(rows)
         return
-    table("Silences", ["id", "kind", "service", "matchers", "until", "reason"],
-          [(s["id"], s["kind"], s["service"] or "-", s["matchers"], short_time(s["ends_at"]),
-            s["reason"]) for s in rows])  # fmt: skip
+    table(
+        "Silences",
+        ["id", "kind", "service", "matchers", "until", "reason"],
+        [
+            (
+                s["id"],
+                s["kind"],
+                s["service"] or "-",
+                s["matchers"],
+                short_time(s["ends_at"]),
+                s["reason"],
+            )
+            for s in rows
+        ],
+    )
 
 
 @silence_app.command("cancel")

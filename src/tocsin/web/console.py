@@ -456,7 +456,8 @@ def next_deadline(clocks: Sequence[ClockOut]) -> ClockOut | None:
     """The pending clock due first, preferring deadlines people meet over escalation steps."""
     pending = sorted((c for c in clocks if c.state == "pending"), key=lambda c: c.due_at)
     duties = [c for c in pending if c.kind != "escalation"]
-    return (duties or pending or [None])[0]
+    candidates = duties or pending
+    return candidates[0] if candidates else None
 
 
 def _rank(policy: Policy, severity: str) -> int:
