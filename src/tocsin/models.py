@@ -3,6 +3,17 @@
 from tocsin.alerts.models import Alert, AlertGroup, Integration, Silence
 from tocsin.auth.models import ApiToken, User
 from tocsin.incidents.models import Clock, Incident, IncidentCounter, TimelineEvent
+from tocsin.notify.models import Notification, ServerSecret, UsedAckToken
+from tocsin.oncall.models import (
+    ContactMethod,
+    EscalationPolicy,
+    NotificationRule,
+    Person,
+    Schedule,
+    ScheduleOverride,
+    Service,
+    Team,
+)
 from tocsin.policy.models import PolicySnapshot
 
 __all__ = [
@@ -10,11 +21,22 @@ __all__ = [
     "AlertGroup",
     "ApiToken",
     "Clock",
+    "ContactMethod",
+    "EscalationPolicy",
     "Incident",
     "IncidentCounter",
     "Integration",
+    "Notification",
+    "NotificationRule",
+    "Person",
     "PolicySnapshot",
+    "Schedule",
+    "ScheduleOverride",
+    "ServerSecret",
+    "Service",
     "Silence",
+    "Team",
     "TimelineEvent",
+    "UsedAckToken",
     "User",
 ]
