@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint typecheck unit bench clean constraints
+.PHONY: run test test-tools lint typecheck bench clean constraints
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# Real peers the end-to-end tests talk to: Prometheus Alertmanager and Chromium (Debian).
+test-tools:
+	./scripts/ensure-test-tools
+
+test: lint typecheck test-tools
 	$(BIN)/pytest -n 2 --dist loadfile
 
 bench: $(STAMP)

@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class Server:
     env: dict[str, str]
     process: subprocess.Popen[str]
     banner: str
+    log: list[str]
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -43,6 +45,14 @@ class Server:
             timeout=60,
             check=False,
         )
+
+
+def _drain(process: subprocess.Popen[str], log: list[str]) -> None:
+    """Keep reading the server's output so a full pipe never stalls it; keep it for failures."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        log.append(line)
+        del log[:-200]
 
 
 def _read_banner(process: subprocess.Popen[str], deadline: float) -> str:
@@ -88,11 +98,13 @@ def start_server(
     )
     deadline = time.monotonic() + 60
     banner = _read_banner(process, deadline)
+    log: list[str] = []
+    threading.Thread(target=_drain, args=(process, log), daemon=True).start()
     match = re.search(r"Admin token:\s+(\S+)", banner)
     assert match, banner
     url = f"http://127.0.0.1:{port}"
     _wait_healthy(url, deadline)
-    return Server(url=url, token=match.group(1), env=env, process=process, banner=banner)
+    return Server(url=url, token=match.group(1), env=env, process=process, banner=banner, log=log)
 
 
 @pytest.fixture

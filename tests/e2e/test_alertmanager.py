@@ -50,7 +50,7 @@ class Stack:
     def logs(self) -> str:
         return f"{self.am.tail()}\n--- Tocsin log (last lines) ---\n{self.tocsin_log.text()}"
 
-    def get(self, path: str, **params: object) -> Any:
+    def get(self, path: str, **params: str | int) -> Any:
         response = self.tocsin.get(path, params=params)
         assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
         return response.json()

@@ -210,3 +210,18 @@ def test_signing_out_returns_to_the_login_page(page: Page, server: Server) -> No
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.goto(f"{server.url}/console")
     expect(page).to_have_url(re.compile(r"/console/login\?next="))
+
+
+def test_a_link_from_another_site_opens_the_incident_for_a_signed_in_responder(
+    page: Page, server: Server
+) -> None:
+    incident_id = declare_with_cli(server, "Paged from chat")
+    sign_in(page, server, server.token)
+    link = f"{server.url}/console/incidents/{incident_id}"
+    page.goto("about:blank")
+    page.set_content(f'<a href="{link}">{incident_id}</a>')  # a page in chat or email
+
+    page.get_by_role("link", name=incident_id).click()
+
+    expect(page).to_have_url(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Paged from chat")

@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from tocsin.alerts.normalized import AlertEvent, IncomingAlert
-from tocsin.alerts.payloads import field_errors, labels_fingerprint
+from tocsin.alerts.payloads import field_errors, labels_fingerprint, parse_time
 from tocsin.alerts.routing import source_severity
 
 # Detail fields worth keeping from each alert (Grafana adds the last four).
@@ -68,8 +68,8 @@ def _incoming(alert: WebhookAlert, group: str | None) -> IncomingAlert:
     details: dict[str, Any] = {"annotations": annotations}
     for name in DETAIL_FIELDS:
         value = alert.get(name)
-        if value:
-            details[name] = value
+        if value and not (isinstance(value, str) and value.startswith("0001-01-01")):
+            details[name] = value  # Go's zero time means "not set": leave it out
     return IncomingAlert(
         dedup_key=alert.get("fingerprint") or labels_fingerprint(labels),
         event=AlertEvent.TRIGGER if alert["status"] == "firing" else AlertEvent.RESOLVE,
@@ -82,4 +82,5 @@ def _incoming(alert: WebhookAlert, group: str | None) -> IncomingAlert:
         details=details,
         group_key=group,
         source=labels.get("instance"),
+        occurred_at=parse_time(alert.get("startsAt")),
     )
