@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tocsin.cli import admin, alerts, incident, policy
+from tocsin.cli import admin, alerts, incident, oncall, policy
 
 app = typer.Typer(
     name="tocsin",
@@ -17,6 +17,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(alerts.integration_app, name="integration")
 app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(alerts.silence_app, name="silence")
+app.add_typer(oncall.app, name="oncall")
 admin.register(app)
 
 

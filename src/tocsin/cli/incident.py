@@ -251,6 +251,12 @@ def complete(
 
 
 @app.command()
+def escalate(incident_id: str, as_json: JsonFlag = False) -> None:
+    """Page the next escalation step now instead of waiting."""
+    _show(_client().call("POST", f"/api/v1/incidents/{incident_id}/escalate"), as_json)
+
+
+@app.command()
 def clocks(incident_id: str, as_json: JsonFlag = False) -> None:
     """Show every clock on an incident: what is due when, and what was met or breached."""
     rows = _client().call("GET", f"/api/v1/incidents/{incident_id}/clocks")

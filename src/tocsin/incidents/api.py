@@ -219,3 +219,10 @@ def complete_clock(
             session, incident_id=incident_id, key=key, note=body.note, actor=principal.name
         )
         return _out(session, incident)
+
+
+@router.post("/{incident_id}/escalate", summary="Page the next escalation step now")
+def escalate(incident_id: str, runtime: RuntimeDep, principal: Responder) -> IncidentOut:
+    with runtime.database.write_session() as session:
+        incident = service.escalate_now(session, incident_id=incident_id, actor=principal.name)
+        return _out(session, incident)

@@ -25,6 +25,7 @@ from tocsin.incidents import timeline
 from tocsin.incidents.chain import format_instant
 from tocsin.incidents.clocks import ENGINE_ACTOR, settle
 from tocsin.incidents.models import Clock, Incident
+from tocsin.oncall import paging
 from tocsin.timesource import as_utc, now
 
 log = logging.getLogger("tocsin.engine.clocks")
@@ -32,7 +33,12 @@ BATCH = 250
 
 
 class ClockStep:
+    """`base_url` is where acknowledge links in pages point (TOCSIN_PUBLIC_URL)."""
+
     name = "clocks"
+
+    def __init__(self, base_url: str = "http://127.0.0.1:8080") -> None:
+        self.base_url = base_url
 
     def run_due(self, database: Database) -> int:
         at = now()
@@ -41,7 +47,7 @@ class ClockStep:
         handled = 0
         for incident_id, clock_ids in due.items():
             try:
-                handled += _settle_incident(database, incident_id, clock_ids, at)
+                handled += _settle_incident(database, incident_id, clock_ids, at, self.base_url)
             except Exception:
                 log.exception(
                     "could not settle clocks %s of %s; will retry", clock_ids, incident_id
@@ -74,7 +80,7 @@ def _lock_incident(session: Session, incident_id: str) -> Incident | None:
 
 
 def _settle_incident(
-    database: Database, incident_id: str, clock_ids: list[int], at: datetime
+    database: Database, incident_id: str, clock_ids: list[int], at: datetime, base_url: str
 ) -> int:
     with database.write_session() as session:
         incident = _lock_incident(session, incident_id)
@@ -87,17 +93,21 @@ def _settle_incident(
         )
         handled = 0
         for clock in clocks:
-            _act(session, incident, clock, at)
+            _act(session, incident, clock, at, base_url)
             handled += 1
         return handled
 
 
-def _act(session: Session, incident: Incident, clock: Clock, at: datetime) -> None:
+def _act(session: Session, incident: Incident, clock: Clock, at: datetime, base_url: str) -> None:
     if clock.warned_at is None and clock.warn_at is not None and at < clock.due_at:
         _warn(session, incident, clock, at)
         return
-    state = "fired" if clock.kind == "escalation" else "breached"
-    settle(session, incident=incident, clock=clock, state=state, at=at, actor=ENGINE_ACTOR)
+    if clock.kind != "escalation":
+        settle(session, incident=incident, clock=clock, state="breached", at=at, actor=ENGINE_ACTOR)
+        return
+    settle(session, incident=incident, clock=clock, state="fired", at=at, actor=ENGINE_ACTOR)
+    # The pages are queued in this same transaction: fired and paged, or neither.
+    paging.page(session, incident=incident, clock=clock, at=at, base_url=base_url)
 
 
 def _warn(session: Session, incident: Incident, clock: Clock, at: datetime) -> None:

@@ -183,7 +183,19 @@ def on_declared(session: Session, *, incident: Incident, loaded: LoadedPolicy) -
     start = incident.declared_at
     planned = plan_incident_clocks(policy, incident.severity, start)
     planned += _regulatory(loaded, incident, aware_at=start)
+    planned += _paging(session, incident, loaded, start)
     _start(session, incident, planned, start)
+
+
+def _paging(
+    session: Session, incident: Incident, loaded: LoadedPolicy, start: datetime
+) -> list[PlannedClock]:
+    """A severity that pages runs the service's escalation policy until acknowledged."""
+    if not loaded.policy.severity(incident.severity).pages:
+        return []
+    from tocsin.oncall import paging  # imported here: paging depends on incidents
+
+    return paging.policy_step_clocks(session, incident, start)
 
 
 def _regulatory(loaded: LoadedPolicy, incident: Incident, aware_at: datetime) -> list[PlannedClock]:
@@ -207,9 +219,35 @@ def _regulatory(loaded: LoadedPolicy, incident: Incident, aware_at: datetime) ->
 
 
 def on_acknowledged(session: Session, *, incident: Incident) -> None:
+    """Stops escalation for everyone: pending steps and not-yet-sent delayed pages."""
     assert incident.acknowledged_at is not None
     actor = incident.acknowledged_by or ENGINE_ACTOR
     _stop(session, incident, "acknowledged", incident.acknowledged_at, actor)
+    from tocsin.notify import outbox  # imported here: the outbox depends on incidents
+
+    outbox.cancel_pending(session, incident_id=incident.id, purpose="page")
+
+
+def escalate_now(session: Session, *, incident: Incident, actor: str) -> Clock:
+    """Bring the next pending escalation step forward to now."""
+    steps = [c for c in pending(session, incident.id) if c.kind == "escalation"]
+    if not steps:
+        raise Conflict(f"{incident.id} has no pending escalation step", field="id")
+    step = min(steps, key=lambda c: (c.due_at, c.id))
+    at = now()
+    step.due_at = step.next_check_at = at
+    timeline.append(
+        session,
+        incident=incident,
+        kind="escalated_now",
+        actor=actor,
+        at=at,
+        data={"key": step.key, "label": step.label},
+    )
+    from tocsin.engine import wakeup
+
+    wakeup.notify(at)
+    return step
 
 
 def on_status_changed(session: Session, *, incident: Incident, previous: str, at: datetime) -> None:

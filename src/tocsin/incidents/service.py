@@ -376,3 +376,12 @@ def complete_clock(
     incident = lock(session, incident_id)
     clock_service.complete(session, incident=incident, key=key, actor=actor, note=note)
     return incident
+
+
+def escalate_now(session: Session, *, incident_id: str, actor: str) -> Incident:
+    """Page the next escalation step at once instead of waiting for its delay."""
+    incident = lock(session, incident_id)
+    if incident.acknowledged_at is not None or incident.status in ("resolved", "closed"):
+        raise Conflict(f"{incident.id} is acknowledged or over; nothing to escalate", field="id")
+    clock_service.escalate_now(session, incident=incident, actor=actor)
+    return incident

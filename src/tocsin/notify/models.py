@@ -28,9 +28,12 @@ class Notification(Base):
     incident_id: Mapped[str | None] = mapped_column(
         ForeignKey("incidents.id"), nullable=True, index=True
     )
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
+    # History outlives people: removing someone from the on-call file keeps their messages.
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), nullable=True
+    )
     contact_method_id: Mapped[int | None] = mapped_column(
-        ForeignKey("contact_methods.id"), nullable=True
+        ForeignKey("contact_methods.id", ondelete="SET NULL"), nullable=True
     )
     rule_position: Mapped[int | None] = mapped_column(Integer, nullable=True)
     channel: Mapped[str] = mapped_column(String(20))  # email | webhook | apprise

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
 from icalendar import Calendar, Event
 
-from tocsin.errors import InvalidInput
 from tocsin.oncall.rotation import Shift
 
 __all__ = ["PRODID", "render_ical", "shift_uid"]
@@ -23,9 +23,14 @@ __all__ = ["PRODID", "render_ical", "shift_uid"]
 PRODID = "-//Tocsin//On-call schedule//EN"
 
 
-def shift_uid(uid_namespace: str, shift: Shift) -> str:
-    """A UID that stays the same across renders for the same person starting at the same time."""
-    key = json.dumps([uid_namespace, shift.person, shift.start.isoformat()])
+def shift_uid(uid_namespace: str, shift: Shift, occurrence: int = 0) -> str:
+    """A UID that stays the same across renders for the same person starting at the same time.
+
+    `occurrence` tells apart shifts that share a person and a start (a personal feed where
+    the person is on call in two schedules at once); the first keeps the plain UID.
+    """
+    parts: list[str | int] = [uid_namespace, shift.person, shift.start.isoformat()]
+    key = json.dumps([*parts, occurrence] if occurrence else parts)
     return f"{uuid.uuid5(uuid.NAMESPACE_URL, 'tocsin:shift:' + key)}@tocsin"
 
 
@@ -39,7 +44,9 @@ def render_ical(
     """A VCALENDAR with one VEVENT per shift, in UTC.
 
     `stamp` is the DTSTAMP of every event, normally the injected clock's "now". Without it each
-    event is stamped with its own start, which keeps the output deterministic.
+    event is stamped with its own start, which keeps the output deterministic. With no shifts
+    the calendar has no events: RFC 5545 asks for at least one component, but every client we
+    know reads an empty feed as "nothing scheduled", which is the truth.
     """
     calendar = Calendar()
     calendar.add("prodid", PRODID)
@@ -47,18 +54,14 @@ def render_ical(
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
     calendar.add("x-wr-calname", calendar_name)
-    seen: set[str] = set()
+    seen: Counter[tuple[str, datetime]] = Counter()
     for shift in shifts:
-        uid = shift_uid(uid_namespace, shift)
-        if uid in seen:
-            raise InvalidInput(
-                f"two shifts for {shift.person} start at {shift.start.isoformat()}; "
-                "render one schedule's final shifts per calendar",
-                field="shifts",
-            )
-        seen.add(uid)
+        occurrence = seen[shift.person, shift.start]
+        seen[shift.person, shift.start] += 1
+        uid = shift_uid(uid_namespace, shift, occurrence)
         calendar.add_component(_event(shift, uid, stamp or shift.start))
-    return calendar.to_ical()
+    feed: bytes = calendar.to_ical()
+    return feed
 
 
 def _event(shift: Shift, uid: str, stamp: datetime) -> Event:

@@ -93,6 +93,7 @@ class EscalationPolicy(Base):
     handle: Mapped[str] = mapped_column(String(100), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     repeat: Mapped[int] = mapped_column(Integer, default=0)
+    repeat_after_s: Mapped[int] = mapped_column(Integer, default=900)
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     targets: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
     is_default: Mapped[bool] = mapped_column(default=False)

@@ -274,10 +274,10 @@ def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
 
 
 def _resolve(wall: datetime, zone: ZoneInfo) -> datetime:
-    """The instant (UTC) a wall-clock time in `zone` names.
+    """The instant (UTC) a wall-clock time in `zone` names: the first showing it or later.
 
-    A repeated time names its first occurrence (fold=0). A skipped time names the moment the
-    clocks jump, the first instant whose wall-clock time is not before it.
+    So a repeated time names its first occurrence (fold=0), and a skipped time names the
+    moment the clocks jump past it.
     """
     instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
     if _wall(instant, zone) == wall:
@@ -341,9 +341,10 @@ class _Handoffs:
         if not self.wall_clock:
             return (at - self.first) // self.step
         k = (_wall(at, self.zone) - self.epoch) // self.step
-        # The wall-clock estimate can be off by one around a skipped or repeated hour.
-        while self.boundary(k) > at:
-            k -= 1
+        # boundary(k) <= at already: a handoff is the first instant showing its wall time or
+        # later, and `at` shows a later one. But `at` may show an earlier wall time than the
+        # next handoff yet come after it (the repeated hour), or several handoffs may share one
+        # instant (a skipped hour): move on past those.
         while self.boundary(k + 1) <= at:
             k += 1
         return k

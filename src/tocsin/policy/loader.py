@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -136,6 +136,19 @@ def _load_bytes(data: bytes, *, source: str, file: str) -> LoadedPolicy:
     return LoadedPolicy(policy, hashlib.sha256(data).hexdigest(), source, text)
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_yaml_model(text: str, *, file: str, model: type[M]) -> M:
+    """Any YAML document Tocsin reads (policies, on-call configuration), validated into
+    `model`, with every problem reported by file, line and field."""
+    document, lines = _parse(text, file)
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        raise PolicyError(_issues(error, lines, file, model)) from None
+
+
 def _parse(text: str, file: str) -> tuple[dict[str, Any], dict[Loc, int]]:
     try:
         root = yaml.compose(text, Loader=_PolicyLoader)
@@ -243,14 +256,16 @@ def _track(frames: list[list[Any]], event: yaml.Event) -> None:
 # -- validation errors ------------------------------------------------------------------------
 
 
-def _issues(error: ValidationError, lines: dict[Loc, int], file: str) -> list[PolicyIssue]:
+def _issues(
+    error: ValidationError, lines: dict[Loc, int], file: str, root: type[BaseModel] = Policy
+) -> list[PolicyIssue]:
     found: list[tuple[Loc, str]] = []
     for detail in error.errors():
         cause = (detail.get("ctx") or {}).get("error")
         if isinstance(cause, PolicyProblems):
             found.extend(cause.problems)
         else:
-            found.append((tuple(detail["loc"]), _message(detail)))
+            found.append((tuple(detail["loc"]), _message(detail, root)))
     issues = [PolicyIssue(file, _line(loc, lines), _dotted(loc), message) for loc, message in found]
     return sorted(issues, key=lambda issue: issue.line or 0)
 
@@ -263,18 +278,18 @@ def _line(loc: Loc, lines: dict[Loc, int]) -> int | None:
     return None
 
 
-def _message(detail: ErrorDetails) -> str:
+def _message(detail: ErrorDetails, root: type[BaseModel]) -> str:
     kind, message = detail["type"], detail["msg"]
     if kind == "extra_forbidden":
-        return _unknown_key(tuple(detail["loc"]))
+        return _unknown_key(tuple(detail["loc"]), root)
     if kind == "missing":
         return "is required"
     return message.removeprefix("Value error, ")
 
 
-def _unknown_key(loc: Loc) -> str:
+def _unknown_key(loc: Loc, root: type[BaseModel]) -> str:
     key = str(loc[-1])
-    allowed = _keys_at(loc[:-1])
+    allowed = _keys_at(loc[:-1], root)
     if not allowed:
         return f"unknown key {key!r}"
     close = difflib.get_close_matches(key, allowed, n=1)
@@ -282,9 +297,9 @@ def _unknown_key(loc: Loc) -> str:
     return f"unknown key {key!r}; {hint}allowed: {', '.join(allowed)}"
 
 
-def _keys_at(loc: Loc) -> list[str]:
+def _keys_at(loc: Loc, root: type[BaseModel]) -> list[str]:
     """The keys the model at `loc` accepts, found by walking the schema's annotations."""
-    model: type[BaseModel] | None = Policy
+    model: type[BaseModel] | None = root
     for part in loc:
         if model is None:
             return []

@@ -17,6 +17,9 @@ from tocsin.alerts.integrations_api import router as integrations_router
 from tocsin.alerts.opsgenie import router as opsgenie_router
 from tocsin.alerts.silences_api import router as silences_router
 from tocsin.incidents.api import router as incidents_router
+from tocsin.notify.ack_api import router as ack_router
+from tocsin.oncall.api import feeds as calendar_feeds
+from tocsin.oncall.api import router as oncall_router
 from tocsin.policy.api import router as policy_router
 from tocsin.web import errors
 from tocsin.web.console import router as console_router
@@ -49,6 +52,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(integrations_router)
     app.include_router(alerts_router)
     app.include_router(silences_router)
+    app.include_router(oncall_router)
+    app.include_router(calendar_feeds)
+    app.include_router(ack_router)
     app.include_router(intake)
     app.include_router(opsgenie_router)
     app.include_router(console_router)

@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("handle", sa.String(length=100), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("repeat", sa.Integer(), nullable=False),
+        sa.Column("repeat_after_s", sa.Integer(), nullable=False),
         sa.Column("steps", sa.JSON(), nullable=False),
         sa.Column("targets", sa.JSON(), nullable=False),
         sa.Column("is_default", sa.Boolean(), nullable=False),
@@ -163,12 +164,16 @@ def upgrade() -> None:
             ["contact_method_id"],
             ["contact_methods.id"],
             name=op.f("fk_notifications_contact_method_id_contact_methods"),
+            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
             ["incident_id"], ["incidents.id"], name=op.f("fk_notifications_incident_id_incidents")
         ),
         sa.ForeignKeyConstraint(
-            ["person_id"], ["people.id"], name=op.f("fk_notifications_person_id_people")
+            ["person_id"],
+            ["people.id"],
+            name=op.f("fk_notifications_person_id_people"),
+            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_notifications_idempotency_key")),

@@ -1,0 +1,236 @@
+"""On-call over HTTP: apply the file, who is on call, shifts, overrides, calendar feeds."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin.errors import InvalidInput, NotFound
+from tocsin.oncall import service
+from tocsin.oncall.config import OnCallConfig
+from tocsin.oncall.ical import render_ical
+from tocsin.oncall.models import EscalationPolicy, Person, Schedule, ScheduleOverride, Service, Team
+from tocsin.oncall.rotation import Shift
+from tocsin.policy.loader import PolicyError, load_yaml_model
+from tocsin.timesource import now
+from tocsin.web.deps import Admin, Reader, ReadSession, Responder, RuntimeDep
+
+router = APIRouter(prefix="/api/v1", tags=["on-call"])
+feeds = APIRouter(tags=["calendar feeds"])
+FEED_PAST, FEED_AHEAD = timedelta(days=7), timedelta(days=90)
+
+
+class ApplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="The on-call YAML document.", max_length=512_000)
+    file: str = Field(default="oncall.yaml", description="Its name, for error messages.")
+    dry_run: bool = False
+
+
+@router.post("/oncall/apply", summary="Make on-call match the YAML file; lists what changed")
+def apply(body: ApplyIn, runtime: RuntimeDep, _principal: Admin) -> JSONResponse:
+    try:
+        config = load_yaml_model(body.text, file=body.file, model=OnCallConfig)
+    except PolicyError as exc:
+        errors = [
+            {"field": i.field or "body", "line": i.line, "message": i.message} for i in exc.issues
+        ]
+        message = f"{body.file} is not valid: " + "; ".join(str(i) for i in exc.issues[:5])
+        return JSONResponse({"error": "invalid", "message": message, "errors": errors}, 422)
+    with runtime.database.write_session() as session:
+        changes = service.apply(session, config)
+        if body.dry_run:
+            session.rollback()
+    return JSONResponse({"changes": changes, "dry_run": body.dry_run})
+
+
+def _at(at: datetime | None) -> datetime:
+    return at or now()
+
+
+@router.get("/oncall", summary="Who is on call now (or at a time), per schedule")
+def who(
+    session: ReadSession,
+    _principal: Reader,
+    schedule: str | None = None,
+    at: AwareDatetime | None = None,
+) -> list[dict[str, Any]]:
+    when = _at(at)
+    handles = (
+        [schedule]
+        if schedule
+        else list(session.scalars(select(Schedule.handle).order_by(Schedule.handle)))
+    )
+    return [
+        {"schedule": h, "at": when, "on_call": service.who_is_on_call(session, h, when)}
+        for h in handles
+    ]
+
+
+@router.get("/oncall/shifts", summary="A schedule's final shifts over a window")
+def shifts(
+    session: ReadSession,
+    _principal: Reader,
+    schedule: str,
+    start: Annotated[AwareDatetime, Query(alias="from")],
+    end: Annotated[AwareDatetime, Query(alias="to")],
+) -> list[dict[str, Any]]:
+    return [s.model_dump(mode="json") for s in service.shifts(session, schedule, start, end)]
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person: str
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: str = ""
+
+
+def _override_json(override: ScheduleOverride) -> dict[str, Any]:
+    return {
+        "id": override.id,
+        "person": override.person,
+        "start": override.starts_at,
+        "end": override.ends_at,
+        "reason": override.reason,
+        "created_by": override.created_by,
+    }
+
+
+@router.post("/schedules/{handle}/overrides", status_code=201, summary="Cover someone's shift")
+def add_override(
+    handle: str, body: OverrideIn, runtime: RuntimeDep, principal: Responder
+) -> dict[str, Any]:
+    with runtime.database.write_session() as session:
+        override = service.add_override(
+            session,
+            handle=handle,
+            person=body.person,
+            start=body.start,
+            end=body.end,
+            actor=principal.name,
+            reason=body.reason,
+        )
+        return _override_json(override)
+
+
+@router.get("/schedules/{handle}/overrides", summary="Overrides on a schedule")
+def list_overrides(handle: str, session: ReadSession, _principal: Reader) -> list[dict[str, Any]]:
+    schedule = service.schedule_by_handle(session, handle)
+    rows = session.scalars(
+        select(ScheduleOverride)
+        .where(ScheduleOverride.schedule_id == schedule.id)
+        .order_by(ScheduleOverride.starts_at)
+    )
+    return [_override_json(o) for o in rows]
+
+
+@router.delete("/schedules/{handle}/overrides/{override_id}", status_code=204)
+def remove_override(
+    handle: str, override_id: int, runtime: RuntimeDep, _principal: Responder
+) -> Response:
+    with runtime.database.write_session() as session:
+        service.remove_override(session, override_id=override_id)
+    return Response(status_code=204)
+
+
+def _listing(session: Session, model: Any, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    rows = session.scalars(select(model).order_by(model.handle))
+    return [{f: getattr(row, f) for f in fields} for row in rows]
+
+
+@router.get("/people", summary="People (contact addresses are not shown)")
+def people(session: ReadSession, _principal: Reader) -> list[dict[str, Any]]:
+    return _listing(session, Person, ("handle", "name", "email", "timezone"))
+
+
+@router.get("/teams", summary="Teams")
+def teams(session: ReadSession, _principal: Reader) -> list[dict[str, Any]]:
+    return _listing(session, Team, ("handle", "name", "members"))
+
+
+@router.get("/schedules", summary="Schedules and their layers")
+def schedules(session: ReadSession, _principal: Reader) -> list[dict[str, Any]]:
+    return _listing(session, Schedule, ("handle", "name", "timezone", "layers"))
+
+
+@router.get("/escalation-policies", summary="Escalation policies")
+def escalation_policies(session: ReadSession, _principal: Reader) -> list[dict[str, Any]]:
+    fields = ("handle", "name", "repeat", "repeat_after_s", "steps", "targets", "is_default")
+    return _listing(session, EscalationPolicy, fields)
+
+
+@router.get("/services", summary="Services and their escalation policies")
+def services(session: ReadSession, _principal: Reader) -> list[dict[str, Any]]:
+    return _listing(session, Service, ("handle", "name", "escalation_policy"))
+
+
+# -- calendar feeds at secret URLs ---------------------------------------------------------------
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _owner(session: Session, kind: str, handle: str) -> Person | Schedule:
+    model: Any = Schedule if kind == "schedules" else Person
+    row = session.scalar(select(model).where(model.handle == handle))
+    if row is None:
+        raise NotFound(f"no {kind[:-1]} {handle!r}", field="handle")
+    return row  # type: ignore[no-any-return]
+
+
+@router.post("/{kind}/{handle}/calendar-token", summary="A new secret calendar URL (old one stops)")
+def calendar_token(
+    kind: str, handle: str, request: Request, runtime: RuntimeDep, _principal: Admin
+) -> dict[str, str]:
+    if kind not in ("schedules", "people"):
+        raise InvalidInput(
+            "calendars exist for schedules and people",
+            field="kind",
+            allowed=["schedules", "people"],
+        )
+    token = secrets.token_urlsafe(24)
+    with runtime.database.write_session() as session:
+        _owner(session, kind, handle).calendar_token_digest = _digest(token)
+    base = str(request.base_url).rstrip("/")
+    return {"url": f"{base}/ical/{kind}/{handle}.ics?token={token}"}
+
+
+def _person_shifts(session: Session, handle: str, start: datetime, end: datetime) -> list[Shift]:
+    found = []
+    for schedule in session.scalars(select(Schedule.handle)):
+        found += [s for s in service.shifts(session, schedule, start, end) if s.person == handle]
+    return sorted(found, key=lambda s: s.start)
+
+
+@feeds.get("/ical/{kind}/{name}", summary="iCalendar feed (RFC 5545) at a secret URL")
+def ical_feed(kind: str, name: str, token: str, session: ReadSession) -> Response:
+    handle = name.removesuffix(".ics")
+    if kind not in ("schedules", "people"):
+        raise NotFound("no such calendar", field="kind")
+    owner = _owner(session, kind, handle)
+    if not owner.calendar_token_digest or owner.calendar_token_digest != _digest(token):
+        raise NotFound("no such calendar", field="token")  # reveal nothing
+    # Whole days, so each shift's UID (built from its clipped start) stays stable all day.
+    today = now().replace(hour=0, minute=0, second=0, microsecond=0)
+    start, end = today - FEED_PAST, today + FEED_AHEAD
+    found = (
+        service.shifts(session, handle, start, end)
+        if kind == "schedules"
+        else _person_shifts(session, handle, start, end)
+    )
+    body = render_ical(
+        found, calendar_name=f"Tocsin on-call: {handle}", uid_namespace=f"{kind}/{handle}"
+    )
+    return Response(body, media_type="text/calendar; charset=utf-8")

@@ -1,0 +1,224 @@
+"""Paging: who an escalation step reaches, and the messages that reach them.
+
+A step's targets are either the runbook's names (on_call_engineer, engineering_manager...),
+which the escalation policy maps to people, or direct references (person:alice,
+schedule:primary, team:sre, role:commander). Every message goes through the outbox with an
+idempotency key per (incident, step, person, rule), in the same transaction that fires the
+step, so a crash or a second engine can neither lose nor double a page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin.alerts.models import Alert
+from tocsin.incidents import timeline
+from tocsin.incidents.models import Clock, Incident
+from tocsin.notify import acklinks, outbox
+from tocsin.oncall.models import (
+    ContactMethod,
+    EscalationPolicy,
+    NotificationRule,
+    Person,
+    Schedule,
+    Service,
+    Team,
+)
+from tocsin.oncall.rotation import on_call_at
+from tocsin.oncall.service import spec_of
+from tocsin.policy import registry
+from tocsin.policy.deadlines import PlannedClock
+
+ENGINE_ACTOR = "tocsin"
+
+
+def escalation_policy_for(session: Session, incident: Incident) -> EscalationPolicy | None:
+    """The first affected service's policy, else the default one."""
+    for handle in incident.services:
+        service = session.scalar(select(Service).where(Service.handle == handle))
+        if service and service.escalation_policy:
+            return session.scalar(
+                select(EscalationPolicy).where(EscalationPolicy.handle == service.escalation_policy)
+            )
+    return session.scalar(select(EscalationPolicy).where(EscalationPolicy.is_default.is_(True)))
+
+
+def policy_step_clocks(session: Session, incident: Incident, start: datetime) -> list[PlannedClock]:
+    """The escalation policy's own steps, repeated, as clocks that stop on acknowledgement."""
+    policy = escalation_policy_for(session, incident)
+    if policy is None or not policy.steps:
+        return []
+    cycle = timedelta(seconds=policy.steps[-1]["after_s"] + policy.repeat_after_s)
+    planned = []
+    for loop in range(policy.repeat + 1):
+        for number, step in enumerate(policy.steps, start=1):
+            targets = tuple(step["targets"])
+            planned.append(
+                PlannedClock(
+                    kind="escalation",
+                    key=f"page:{loop + 1}:{number}",
+                    due_at=start + loop * cycle + timedelta(seconds=step["after_s"]),
+                    action="escalate",
+                    label=f"Page {', '.join(targets)} (step {number}, round {loop + 1}) "
+                    "until acknowledged",
+                    targets=targets,
+                    stop_on="acknowledged",
+                )
+            )
+    return planned
+
+
+@dataclass
+class Reach:
+    people: list[Person] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, person: Person) -> None:
+        if all(p.id != person.id for p in self.people):
+            self.people.append(person)
+
+
+def _refs_for(target: str, policy: EscalationPolicy | None) -> list[str]:
+    if policy is not None and target in policy.targets:
+        return list(policy.targets[target])
+    return [target] if ":" in target else [f"role:{target}"]
+
+
+def _person(session: Session, handle: str | None) -> Person | None:
+    if not handle:
+        return None
+    return session.scalar(select(Person).where(Person.handle == handle))
+
+
+def _handles_for(session: Session, ref: str, incident: Incident, at: datetime) -> list[str]:
+    kind, _, name = ref.partition(":")
+    if kind == "person":
+        return [name]
+    if kind == "role":
+        return [incident.roles[name]] if name in incident.roles else []
+    if kind == "team":
+        team = session.scalar(select(Team).where(Team.handle == name))
+        return list(team.members) if team else []
+    if kind == "schedule":
+        schedule = session.scalar(select(Schedule).where(Schedule.handle == name))
+        holder = on_call_at(spec_of(session, schedule), at) if schedule else None
+        return [holder] if holder else []
+    return []
+
+
+def reach(session: Session, incident: Incident, targets: list[str], at: datetime) -> Reach:
+    """Resolve targets to people; anything that reaches nobody is named in `problems`."""
+    policy = escalation_policy_for(session, incident)
+    found = Reach()
+    for target in targets or ["on_call_engineer"]:
+        handles = [
+            h for ref in _refs_for(target, policy) for h in _handles_for(session, ref, incident, at)
+        ]
+        people = [p for p in (_person(session, h) for h in handles) if p is not None]
+        if not people:
+            found.problems.append(f"{target} reaches nobody (map it in the on-call file)")
+        for person in people:
+            found.add(person)
+    return found
+
+
+def page(
+    session: Session, *, incident: Incident, clock: Clock, at: datetime, base_url: str
+) -> None:
+    """Queue one message per notification rule for everyone the step reaches, and record it."""
+    found = reach(session, incident, list(clock.targets), at)
+    queued = 0
+    for person in found.people:
+        queued += _queue_person(session, incident, clock, person, at, base_url)
+        if not _rules(session, person):
+            found.problems.append(f"{person.handle} has no notification rules")
+    timeline.append(
+        session,
+        incident=incident,
+        kind="paged" if found.people else "page_failed",
+        actor=ENGINE_ACTOR,
+        at=at,
+        data={
+            "key": clock.key,
+            "people": [p.handle for p in found.people],
+            "messages": queued,
+            "problems": found.problems,
+        },
+    )
+
+
+def _rules(session: Session, person: Person) -> list[tuple[NotificationRule, ContactMethod]]:
+    rows = session.execute(
+        select(NotificationRule, ContactMethod)
+        .join(ContactMethod, ContactMethod.id == NotificationRule.contact_method_id)
+        .where(NotificationRule.person_id == person.id)
+        .order_by(NotificationRule.position)
+    )
+    return [(rule, method) for rule, method in rows]
+
+
+def _queue_person(
+    session: Session, incident: Incident, clock: Clock, person: Person, at: datetime, base_url: str
+) -> int:
+    token = acklinks.make_token(session, incident_id=incident.id, person=person.handle)
+    link = f"{base_url.rstrip('/')}/ack/{token}"
+    subject, body = page_text(session, incident, link)
+    queued = 0
+    for rule, method in _rules(session, person):
+        created = outbox.enqueue(
+            session,
+            idempotency_key=f"{incident.id}/{clock.key}/{person.handle}/{rule.position}",
+            purpose="page",
+            channel=method.kind,
+            address=method.address,
+            subject=subject,
+            body=body,
+            data={
+                "incident_id": incident.id,
+                "severity": incident.severity,
+                "title": incident.title,
+                "ack_url": link,
+                "step": clock.key,
+                "person": person.handle,
+            },
+            incident_id=incident.id,
+            person_id=person.id,
+            contact_method_id=method.id,
+            rule_position=rule.position,
+            send_after=at + timedelta(seconds=rule.delay_s),
+        )
+        queued += int(created)
+    return queued
+
+
+def page_text(session: Session, incident: Incident, ack_url: str) -> tuple[str, str]:
+    """What the person woken at 3 a.m. reads: what, how bad, the alerts, the runbook, the link."""
+    alerts = list(
+        session.scalars(
+            select(Alert).where(Alert.incident_id == incident.id).order_by(Alert.id).limit(5)
+        )
+    )
+    subject = f"[{incident.severity}] {incident.id}: {incident.title}"
+    lines = [subject, "", incident.summary or "", f"Status: {incident.status}"]
+    if incident.services:
+        lines.append(f"Services: {', '.join(incident.services)}")
+    if alerts:
+        lines.append("Alerts:")
+        lines += [f"  - {a.summary} ({a.source_severity or 'unknown'}, x{a.count})" for a in alerts]
+    lines += _runbook_lines(session, incident)
+    lines += ["", f"Acknowledge (stops escalation): {ack_url}"]
+    return subject, "\n".join(lines)
+
+
+def _runbook_lines(session: Session, incident: Incident) -> list[str]:
+    """The runbooks the policy links for this kind of incident."""
+    policy = registry.by_hash(session, incident.policy_hash).policy
+    kinds = [t for t in policy.incident_types if t.id == incident.type]
+    links = [link for kind in kinds for link in kind.runbooks]
+    if not links:
+        return []
+    return ["Runbooks:"] + [f"  - {link.title}: {link.url or '(no link)'}" for link in links]
