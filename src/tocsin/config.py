@@ -21,10 +21,12 @@ class Settings:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def load_settings() -> Settings:
+def load_settings(default_public_url: str = "http://127.0.0.1:8080") -> Settings:
+    """`TOCSIN_PUBLIC_URL` is where people's browsers reach Tocsin (acknowledge links in
+    pages point there); `serve` defaults it to the address it listens on."""
     return Settings(
         database_url=os.environ.get("TOCSIN_DATABASE_URL", DEFAULT_DATABASE_URL),
         policy=os.environ.get("TOCSIN_POLICY", DEFAULT_POLICY),
-        public_url=os.environ.get("TOCSIN_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
+        public_url=os.environ.get("TOCSIN_PUBLIC_URL", default_public_url).rstrip("/"),
         engine_interval_seconds=float(os.environ.get("TOCSIN_ENGINE_INTERVAL", "1.0")),
     )

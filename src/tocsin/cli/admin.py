@@ -158,11 +158,11 @@ def serve(
     from tocsin.web.app import create_app
     from tocsin.web.deps import Runtime
 
-    settings = load_settings()
+    url = f"http://{host}:{port}"
+    settings = load_settings(default_public_url=url)
     loaded = _policy(settings)
     ensure_schema(settings.database_url)
     database = _database(settings)
-    url = f"http://{host}:{port}"
     if bootstrap_admin:
         _bootstrap(database, url)
     runtime = Runtime(settings=settings, database=database, policy=loaded)
@@ -182,7 +182,8 @@ def serve(
 
 
 def _engine(database: Database, settings: Settings, loaded: LoadedPolicy) -> Engine:
-    return Engine(database, default_steps(loaded), max_sleep=settings.engine_interval_seconds)
+    steps = default_steps(loaded, settings.public_url)
+    return Engine(database, steps, max_sleep=settings.engine_interval_seconds)
 
 
 def run_engine() -> None:

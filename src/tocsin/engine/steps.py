@@ -8,6 +8,14 @@ from tocsin.incidents.clock_engine import ClockStep
 from tocsin.policy.loader import LoadedPolicy
 
 
-def default_steps(loaded: LoadedPolicy) -> list[EngineStep]:
-    """Clocks first (deadlines), then heartbeats (which may declare incidents)."""
-    return [ClockStep(), HeartbeatStep(loaded)]
+def default_steps(loaded: LoadedPolicy, public_url: str) -> list[EngineStep]:
+    """Clocks first (deadlines and escalation steps, which queue pages), heartbeats (which may
+    declare incidents), then the outbox (which sends what the others queued)."""
+    return [ClockStep(base_url=public_url), HeartbeatStep(loaded), *_outbox()]
+
+
+def _outbox() -> list[EngineStep]:
+    from tocsin.notify import outbox
+
+    step = getattr(outbox, "OutboxStep", None)
+    return [step()] if step else []

@@ -54,6 +54,7 @@ from tocsin.web.deps import Runtime, RuntimeDep
 
 TOKEN_COOKIE = "tocsin_token"
 FLASH_COOKIE = "tocsin_flash"
+COOKIE_PATH = "/console"  # the API never reads the cookie: it takes Authorization headers only
 TOKEN_MAX_AGE = 30 * 24 * 3600  # a responder should not have to find the token again at 3 a.m.
 PAGE_SIZE = 50
 # Clocks met by their own action (acknowledge, publish update, resolve) or that fire rather
@@ -126,8 +127,17 @@ def clock_phase(clock: ClockOut, at: datetime) -> str:
 # -- timeline summaries -------------------------------------------------------------------------
 
 
+def _value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_value(v)}" for k, v in value.items())
+    return str(value)
+
+
 def _pairs(data: Mapping[str, Any]) -> str:
-    text = "; ".join(f"{k}: {v}" for k, v in data.items() if v not in (None, "", [], {}))
+    """Any event's data, readably: 'key: value; other: a, b', cut at 240 characters."""
+    text = "; ".join(f"{k}: {_value(v)}" for k, v in data.items() if v not in (None, "", [], {}))
     return text if len(text) <= 240 else text[:239] + "…"
 
 
@@ -149,8 +159,10 @@ SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "clock_breached": lambda d: str(d.get("label", d.get("key", ""))),
     "clock_warning": lambda d: f"{d.get('label')} — due {d.get('due_at')}",
     "escalated": lambda d: str(d.get("label", d.get("key", ""))),
+    "escalated_now": lambda d: f"brought forward: {d.get('label', d.get('key', ''))}",
     "clocks_cancelled": lambda d: f"{', '.join(d.get('keys', []))} — {d.get('reason')}",
     "flags_changed": lambda d: f"{_pairs(d.get('changes', {}))} (aware {d.get('aware_at')})",
+    "page_failed": lambda d: _value(d.get("problems")) or _pairs(d),
 }
 
 
@@ -201,7 +213,7 @@ def _read_flash(request: Request) -> Flash | None:
 def _with_flash(response: Response, flash: Flash) -> Response:
     payload = json.dumps({"level": flash.level, "text": flash.text[:1500]}).encode()
     value = base64.urlsafe_b64encode(payload).decode()
-    response.set_cookie(FLASH_COOKIE, value, path="/console", httponly=True, samesite="strict")
+    response.set_cookie(FLASH_COOKIE, value, path=COOKIE_PATH, httponly=True, samesite="strict")
     return response
 
 
@@ -228,7 +240,7 @@ def _page(
     )
     response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
     if flash is not None:
-        response.delete_cookie(FLASH_COOKIE, path="/console")
+        response.delete_cookie(FLASH_COOKIE, path=COOKIE_PATH)
     return response
 
 
@@ -283,7 +295,7 @@ def same_origin(request: Request) -> bool:
     return urlsplit(source).netloc.lower() == request.headers.get("host", "").lower()
 
 
-def _poster(request: Request, principal: Principal | None) -> Principal | Response:
+def _authorise_post(request: Request, principal: Principal | None) -> Principal | Response:
     """Who may make this console POST, or the answer that refuses it."""
     if not same_origin(request):
         return _refused(
@@ -409,7 +421,7 @@ def login(request: Request, runtime: RuntimeDep, form: FormDep) -> Response:
         TOKEN_COOKIE,
         token,
         max_age=TOKEN_MAX_AGE,
-        path="/",
+        path=COOKIE_PATH,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -422,7 +434,7 @@ def logout(request: Request) -> Response:
     if not same_origin(request):
         return _refused(request, None, "This form was not sent from a Tocsin page.")
     response = RedirectResponse("/console/login", status_code=303)
-    response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(TOKEN_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
     return response
 
 
@@ -545,7 +557,7 @@ def _declaration(form: Form) -> service.Declaration:
 
 @router.post("/incidents")
 def declare(request: Request, runtime: RuntimeDep, principal: SignedIn, form: FormDep) -> Response:
-    who = _poster(request, principal)
+    who = _authorise_post(request, principal)
     if isinstance(who, Response):
         return who
     try:
@@ -712,7 +724,7 @@ def incident_action(
     principal: SignedIn,
     form: FormDep,
 ) -> Response:
-    who = _poster(request, principal)
+    who = _authorise_post(request, principal)
     if isinstance(who, Response):
         return who
     if action not in ACTIONS:

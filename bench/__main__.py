@@ -1,0 +1,55 @@
+"""`python -m bench [declare|engine|all] [--quick] [--backend sqlite|postgresql]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench import declare, engine
+from bench.common import BACKENDS, console, load_average, machine, write_results
+
+BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
+    "declare": declare.run,
+    "engine": engine.run,
+}
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("which", nargs="?", default="all", choices=["all", *BENCHMARKS])
+    parser.add_argument("--quick", action="store_true", help="a smaller run (about two minutes)")
+    parser.add_argument(
+        "--backend",
+        action="append",
+        choices=BACKENDS,
+        help="run on this database only (repeatable; default: both)",
+    )
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
+    logging.basicConfig(level=logging.WARNING)
+    backends = tuple(args.backend or BACKENDS)
+    names = list(BENCHMARKS) if args.which == "all" else [args.which]
+    about = machine()
+    console.print(f"[bold]machine[/]: {about}")
+    for name in names:
+        started, load_before = time.monotonic(), load_average()
+        payload = BENCHMARKS[name](backends, quick=args.quick)
+        payload.update(
+            machine=about,
+            quick=args.quick,
+            seconds=round(time.monotonic() - started, 1),
+            load_average_before=load_before,
+            load_average_after=load_average(),
+        )
+        path = write_results(name, payload)
+        console.print(f"{name}: {payload['seconds']} s, results in {path}")
+
+
+if __name__ == "__main__":
+    main()
