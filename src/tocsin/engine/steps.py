@@ -5,17 +5,11 @@ from __future__ import annotations
 from tocsin.alerts.heartbeats import HeartbeatStep
 from tocsin.engine.loop import EngineStep
 from tocsin.incidents.clock_engine import ClockStep
+from tocsin.notify.outbox import OutboxStep
 from tocsin.policy.loader import LoadedPolicy
 
 
 def default_steps(loaded: LoadedPolicy, public_url: str) -> list[EngineStep]:
     """Clocks first (deadlines and escalation steps, which queue pages), heartbeats (which may
     declare incidents), then the outbox (which sends what the others queued)."""
-    return [ClockStep(base_url=public_url), HeartbeatStep(loaded), *_outbox()]
-
-
-def _outbox() -> list[EngineStep]:
-    from tocsin.notify import outbox
-
-    step = getattr(outbox, "OutboxStep", None)
-    return [step()] if step else []
+    return [ClockStep(base_url=public_url), HeartbeatStep(loaded), OutboxStep()]
