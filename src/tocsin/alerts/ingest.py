@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert, AlertGroup, Integration, Silence
 from tocsin.alerts.normalized import AlertEvent, IncomingAlert, IngestResult
 from tocsin.alerts.routing import Route, group_key, route
+from tocsin.db import upsert_insert
 from tocsin.incidents import service as incident_service
 from tocsin.incidents import timeline
 from tocsin.incidents.lifecycle import OPEN_STATUSES
@@ -86,10 +86,6 @@ def _keys(alerts: list[IncomingAlert], event: AlertEvent) -> list[str]:
     return [a.dedup_key for a in alerts if a.event is event]
 
 
-def _insert_for(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 @dataclass(frozen=True)
 class NewAlert:
     id: int
@@ -145,16 +141,16 @@ def _upsert_triggers(
     # multi-row VALUES with a cached compiled form (building .values(rows) would recompile).
     # Returned rows are matched by dedup key, not position, so no ordering is requested
     # (asking for it makes SQLite fall back to one statement per row).
-    stmt = _insert_for(session)(ALERTS)
-    stmt = stmt.on_conflict_do_update(
+    insert = upsert_insert(session)(ALERTS)
+    stmt = insert.on_conflict_do_update(
         index_elements=[ALERTS.c.integration_id, ALERTS.c.dedup_key],
         index_where=text("status = 'firing'"),
         set_={
             "count": ALERTS.c.count + 1,
-            "last_seen_at": stmt.excluded.last_seen_at,
-            "summary": stmt.excluded.summary,
-            "labels": stmt.excluded.labels,
-            "details": stmt.excluded.details,
+            "last_seen_at": insert.excluded.last_seen_at,
+            "summary": insert.excluded.summary,
+            "labels": insert.excluded.labels,
+            "details": insert.excluded.details,
         },
     ).returning(
         ALERTS.c.id,

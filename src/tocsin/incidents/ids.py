@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import Insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tocsin.db import upsert_insert
 from tocsin.incidents.models import IncidentCounter
 
 
@@ -21,12 +21,7 @@ def format_id(day: date, seq: int) -> str:
 
 
 def next_id(session: Session, day: date) -> str:
-    insert_fn = (
-        postgresql.insert
-        if session.bind and session.bind.dialect.name == "postgresql"
-        else sqlite.insert
-    )
-    stmt = insert_fn(IncidentCounter).values(day=day, last_seq=1)
+    stmt = upsert_insert(session)(IncidentCounter).values(day=day, last_seq=1)
     upsert: Insert = stmt.on_conflict_do_update(
         index_elements=[IncidentCounter.day],
         set_={"last_seq": IncidentCounter.last_seq + 1},

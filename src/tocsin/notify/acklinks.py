@@ -15,9 +15,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tocsin.db import upsert_insert
 from tocsin.errors import Conflict, InvalidInput
 from tocsin.notify.models import ServerSecret, UsedAckToken
 from tocsin.timesource import now
@@ -34,18 +34,13 @@ class AckClaim:
     expires_at: datetime
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
 def signing_key(session: Session) -> bytes:
     """The shared key, created once by whichever instance needs it first."""
     stored = session.get(ServerSecret, KEY_NAME)
     if stored is None:
         candidate = secrets.token_hex(32)
         session.execute(
-            _insert(session)(ServerSecret)
+            upsert_insert(session)(ServerSecret)
             .values(name=KEY_NAME, value=candidate, created_at=now())
             .on_conflict_do_nothing()
         )
@@ -94,7 +89,7 @@ def read_token(session: Session, token: str) -> AckClaim:
 def consume(session: Session, claim: AckClaim) -> None:
     """Mark the link used; a second use is a Conflict."""
     result = session.execute(
-        _insert(session)(UsedAckToken)
+        upsert_insert(session)(UsedAckToken)
         .values(nonce=claim.nonce, used_at=now(), expires_at=claim.expires_at)
         .on_conflict_do_nothing()
     )

@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, CursorResult, Update, and_, func, or_, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tocsin.db import Database
+from tocsin.db import Database, upsert_insert
 from tocsin.engine import wakeup
 from tocsin.errors import InvalidInput
 from tocsin.incidents import timeline
@@ -148,15 +148,8 @@ def _check_enqueue(idempotency_key: str, purpose: str, channel: str) -> None:
 def _insert_ignoring_duplicates(
     session: Session, values: dict[str, Any]
 ) -> postgresql.Insert | sqlite.Insert:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return (
-            postgresql.insert(Notification)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        )
     return (
-        sqlite.insert(Notification)
+        upsert_insert(session)(Notification)
         .values(values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )

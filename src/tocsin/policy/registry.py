@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tocsin.db import upsert_insert
 from tocsin.errors import NotFound
 from tocsin.policy.loader import LoadedPolicy, load_policy_text
 from tocsin.policy.models import PolicySnapshot
@@ -17,8 +17,7 @@ def remember(session: Session, loaded: LoadedPolicy) -> None:
     """Store the policy text under its hash, once, even when declarations race."""
     if session.get(PolicySnapshot, loaded.hash) is not None:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     values = {
         "hash": loaded.hash,
         "name": loaded.policy.name,
