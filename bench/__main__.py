@@ -1,4 +1,4 @@
-"""`python -m bench [declare|engine|all] [--quick] [--backend sqlite|postgresql]`."""
+"""`python -m bench [declare|engine|ingest|all] [--quick] [--backend sqlite|postgresql]`."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import declare, engine
+from bench import declare, engine, ingest
 from bench.common import BACKENDS, console, load_average, machine, write_results
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "declare": declare.run,
     "engine": engine.run,
+    "ingest": ingest.run,
 }
 
 

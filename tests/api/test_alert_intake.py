@@ -252,7 +252,7 @@ def test_pagerduty_invalid_event_lists_every_bad_field(api: Api) -> None:
 def test_pagerduty_rate_limit_answers_429(api: Api) -> None:
     from tocsin.alerts.ratelimit import TokenBuckets
 
-    api.client.app.state.ingest_limiter = TokenBuckets(rate_per_second=0.001, burst=2)  # type: ignore[attr-defined]
+    api.client.app.state.intake_writer.limiter = TokenBuckets(rate_per_second=0.001, burst=2)  # type: ignore[attr-defined]
     key = create_integration(api, "pagerduty")["key"]
     codes = [api.client.post("/v2/enqueue", json=pd_event(key)).status_code for _ in range(3)]
     assert codes == [202, 202, 429]

@@ -379,7 +379,7 @@ def test_an_unknown_request_id_is_404(api: Api) -> None:
 def test_the_rate_limit_answers_429(api: Api) -> None:
     from tocsin.alerts.ratelimit import TokenBuckets
 
-    api.client.app.state.ingest_limiter = TokenBuckets(rate_per_second=0.001, burst=2)  # type: ignore[attr-defined]
+    api.client.app.state.intake_writer.limiter = TokenBuckets(rate_per_second=0.001, burst=2)  # type: ignore[attr-defined]
     key = create_integration(api)
     answers = [create(api, key, alias=f"a{n}") for n in range(3)]
     assert [a.status_code for a in answers] == [202, 202, 429]

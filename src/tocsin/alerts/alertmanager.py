@@ -8,7 +8,12 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from tocsin.alerts.normalized import AlertEvent, IncomingAlert
-from tocsin.alerts.payloads import field_errors, labels_fingerprint, parse_time
+from tocsin.alerts.payloads import (
+    field_errors,
+    invalid_json_or_fields,
+    labels_fingerprint,
+    parse_time,
+)
 from tocsin.alerts.routing import source_severity
 
 # Detail fields worth keeping from each alert (Grafana adds the last four).
@@ -58,6 +63,20 @@ def parse(document: Any) -> list[IncomingAlert]:
         payload = PAYLOAD.validate_python(document)
     except ValidationError as exc:
         raise field_errors(exc) from None
+    return _alerts(payload)
+
+
+def parse_body(body: bytes) -> list[IncomingAlert]:
+    """Parse and validate the raw body in one pass (pydantic's JSON parser): the intake hot
+    path, where a separate json.loads doubled the parsing cost."""
+    try:
+        payload = PAYLOAD.validate_json(body)
+    except ValidationError as exc:
+        raise invalid_json_or_fields(exc) from None
+    return _alerts(payload)
+
+
+def _alerts(payload: WebhookPayload) -> list[IncomingAlert]:
     group = payload.get("groupKey")
     return [_incoming(alert, group) for alert in payload["alerts"]]
 

@@ -7,69 +7,32 @@ the sender retries; an unknown key is 404 and says nothing more.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 
 from tocsin.alerts import alertmanager, generic, heartbeats, integrations, pagerduty
-from tocsin.alerts.ingest import Delivery, ingest
 from tocsin.alerts.models import Alert
 from tocsin.alerts.normalized import IncomingAlert, IngestResult
 from tocsin.alerts.payloads import BadPayload, parse_json
-from tocsin.alerts.ratelimit import TokenBuckets
 from tocsin.alerts.schemas import AlertOut, AlertPage
-from tocsin.db import is_retryable
+from tocsin.alerts.writer import IntakeWriter, RateLimited, UnknownKey
 from tocsin.errors import InvalidInput
 from tocsin.web.deps import Reader, ReadSession, Runtime
 
 INGEST_LIMIT = 512 * 1024
-RETRIES = 3
 intake = APIRouter(tags=["alert intake"])
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
 
-class UnknownKey(Exception):
-    pass
-
-
-class RateLimited(Exception):
-    pass
-
-
-def store(
-    runtime: Runtime, key: str, kind: str, alerts: list[IncomingAlert], limiter: TokenBuckets
-) -> IngestResult:
-    """Ingest the delivery in one committed transaction, retrying if PostgreSQL picked it
-    as a deadlock victim (rare, and the retry is safe: nothing was committed)."""
-    for attempt in range(RETRIES):
-        try:
-            return _store_once(runtime, key, kind, alerts, limiter)
-        except DBAPIError as exc:
-            if attempt == RETRIES - 1 or not is_retryable(exc):
-                raise
-    raise AssertionError("unreachable")
-
-
-def _store_once(
-    runtime: Runtime, key: str, kind: str, alerts: list[IncomingAlert], limiter: TokenBuckets
-) -> IngestResult:
-    with runtime.database.write_session() as session:
-        integration = integrations.by_key(session, key)
-        if integration is None or integration.kind != kind:
-            raise UnknownKey
-        if not limiter.allow(integration.id):
-            raise RateLimited
-        delivery = Delivery(integration=integration, loaded=runtime.policy)
-        return ingest(session, delivery=delivery, alerts=alerts)
-
-
-def _limiter(request: Request) -> TokenBuckets:
-    buckets: TokenBuckets = request.app.state.ingest_limiter
-    return buckets
+async def store(request: Request, key: str, kind: str, alerts: list[IncomingAlert]) -> IngestResult:
+    """Store one delivery through the app's group-commit writer; returns once committed.
+    Raises UnknownKey, RateLimited, or the database's error (which the app answers with 503)."""
+    writer: IntakeWriter = request.app.state.intake_writer
+    return await writer.submit(key, kind, alerts)
 
 
 def _not_found() -> JSONResponse:
@@ -94,15 +57,14 @@ def _too_many() -> JSONResponse:
 
 
 async def _accept(
-    request: Request, key: str, kind: str, parse: Callable[[Any], list[IncomingAlert]]
+    request: Request, key: str, kind: str, parse: Callable[[bytes], list[IncomingAlert]]
 ) -> JSONResponse:
     try:
-        alerts = parse(parse_json(await request.body()))
+        alerts = parse(await request.body())
     except BadPayload as exc:
         return _bad(exc)
-    runtime: Runtime = request.app.state.runtime
     try:
-        result = await run_in_threadpool(store, runtime, key, kind, alerts, _limiter(request))
+        result = await store(request, key, kind, alerts)
     except UnknownKey:
         return _not_found()
     except RateLimited:
@@ -124,17 +86,17 @@ async def _accept(
     summary="Prometheus Alertmanager webhook (payload version 4)",
 )
 async def alertmanager_webhook(key: str, request: Request) -> JSONResponse:
-    return await _accept(request, key, "alertmanager", alertmanager.parse)
+    return await _accept(request, key, "alertmanager", alertmanager.parse_body)
 
 
 @intake.post("/api/v1/integrations/{key}/grafana", summary="Grafana alerting webhook")
 async def grafana_webhook(key: str, request: Request) -> JSONResponse:
-    return await _accept(request, key, "grafana", alertmanager.parse)
+    return await _accept(request, key, "grafana", alertmanager.parse_body)
 
 
 @intake.post("/api/v1/integrations/{key}/generic", summary="Generic JSON alerts")
 async def generic_webhook(key: str, request: Request) -> JSONResponse:
-    return await _accept(request, key, "generic", generic.parse)
+    return await _accept(request, key, "generic", lambda body: generic.parse(parse_json(body)))
 
 
 def _pd_error(status: int, message: str, errors: list[str]) -> JSONResponse:
@@ -153,11 +115,8 @@ async def pagerduty_enqueue(request: Request) -> JSONResponse:
         routing_key, alert = pagerduty.parse(parse_json(await request.body()))
     except BadPayload as exc:
         return _pd_error(400, exc.message, [e["message"] for e in exc.errors])
-    runtime: Runtime = request.app.state.runtime
     try:
-        await run_in_threadpool(
-            store, runtime, routing_key, "pagerduty", [alert], _limiter(request)
-        )
+        await store(request, routing_key, "pagerduty", [alert])
     except UnknownKey:
         return _not_found()
     except RateLimited:

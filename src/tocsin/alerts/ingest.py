@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, select, text, update
+from sqlalchemy import Table, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert, AlertGroup, Integration, Silence
 from tocsin.alerts.normalized import AlertEvent, IncomingAlert, IngestResult
-from tocsin.alerts.routing import Route, group_key, route
-from tocsin.db import upsert_insert
+from tocsin.alerts.routing import Route, Router, group_key
+from tocsin.alerts.silences import SILENCES_KEY
+from tocsin.alerts.upsert import upsert
 from tocsin.incidents import service as incident_service
 from tocsin.incidents import timeline
 from tocsin.incidents.lifecycle import OPEN_STATUSES
@@ -96,27 +97,31 @@ class NewAlert:
     suppressed: bool
 
 
+def _bound_time(session: Session, at: datetime) -> Any:
+    """`at` exactly as SQLAlchemy stores it, so rows written here and by the ORM compare
+    alike (naive UTC text on SQLite, timestamptz on PostgreSQL)."""
+    dialect = session.get_bind().dialect
+    processor = ALERTS.c.last_seen_at.type.dialect_impl(dialect).bind_processor(dialect)
+    return processor(at) if processor else at
+
+
 def _row(
-    delivery: Delivery, alert: IncomingAlert, routed: Route, silence: int | None, at: datetime
-) -> dict[str, Any]:
-    return {
-        "integration_id": delivery.integration.id,
-        "dedup_key": alert.dedup_key,
-        "status": "firing",
-        "summary": alert.summary[:2000],
-        "source_severity": alert.source_severity,
-        "severity": routed.severity,
-        "service": routed.service,
-        "action": routed.action,
-        "rule": routed.rule,
-        "suppressed_by": silence,
-        "labels": alert.labels,
-        "details": alert.details,
-        "group_key": group_key(alert, routed, delivery.integration.id),
-        "count": 1,
-        "first_seen_at": at,
-        "last_seen_at": at,
-    }
+    delivery: Delivery, alert: IncomingAlert, routed: Route, silence: int | None
+) -> tuple[Any, ...]:
+    """The alert's values in upsert.VARYING order."""
+    return (
+        alert.dedup_key,
+        alert.summary[:2000],
+        alert.source_severity,
+        routed.severity,
+        routed.service,
+        routed.action,
+        routed.rule,
+        silence,
+        alert.labels,
+        alert.details,
+        group_key(alert, routed, delivery.integration.id),
+    )
 
 
 def _upsert_triggers(
@@ -128,40 +133,17 @@ def _upsert_triggers(
 ) -> list[NewAlert]:
     if not triggers:
         return []
-    context = _routing_context(delivery)
+    router = Router(delivery.loaded.policy, _routing_context(delivery))
     silences = _active_silences(session, at)
-    routing = delivery.loaded.policy.routing
     rows, routes = [], {}
     # Sorted, so concurrent deliveries lock the same rows in the same order (no deadlock).
     for alert in sorted(triggers, key=lambda a: a.dedup_key):
-        routed = route(delivery.loaded.policy, routing, alert, context)
+        routed = router.route(alert)
         routes[alert.dedup_key] = routed
-        rows.append(_row(delivery, alert, routed, _silencing(silences, routed, alert), at))
-    # One statement, executed with the rows as parameters: SQLAlchemy batches them into
-    # multi-row VALUES with a cached compiled form (building .values(rows) would recompile).
-    # Returned rows are matched by dedup key, not position, so no ordering is requested
-    # (asking for it makes SQLite fall back to one statement per row).
-    insert = upsert_insert(session)(ALERTS)
-    stmt = insert.on_conflict_do_update(
-        index_elements=[ALERTS.c.integration_id, ALERTS.c.dedup_key],
-        index_where=text("status = 'firing'"),
-        set_={
-            "count": ALERTS.c.count + 1,
-            "last_seen_at": insert.excluded.last_seen_at,
-            "summary": insert.excluded.summary,
-            "labels": insert.excluded.labels,
-            "details": insert.excluded.details,
-        },
-    ).returning(
-        ALERTS.c.id,
-        ALERTS.c.dedup_key,
-        ALERTS.c.count.label("seen"),
-        ALERTS.c.summary,
-        ALERTS.c.group_key,
-        ALERTS.c.suppressed_by,
-    )
+        silence = _silencing(silences, routed, alert) if silences else None
+        rows.append(_row(delivery, alert, routed, silence))
     new_rows = []
-    for row in session.execute(stmt, rows):
+    for row in upsert(session, delivery.integration.id, _bound_time(session, at), rows):
         if row.seen == 1:  # only an insert leaves the count at one
             result.created.append(row.id)
             silenced = row.suppressed_by is not None
@@ -184,10 +166,15 @@ def _routing_context(delivery: Delivery) -> dict[str, str | None]:
 
 
 def _active_silences(session: Session, at: datetime) -> list[Silence]:
-    query = select(Silence).where(
-        Silence.starts_at <= at, Silence.ends_at > at, Silence.cancelled.is_(False)
-    )
-    return list(session.scalars(query))
+    """Silences in force, read once per transaction: the intake writer stores many
+    deliveries in one, milliseconds apart, and silences do not change inside it."""
+    cached: list[Silence] | None = session.info.get(SILENCES_KEY)
+    if cached is None:
+        query = select(Silence).where(
+            Silence.starts_at <= at, Silence.ends_at > at, Silence.cancelled.is_(False)
+        )
+        cached = session.info[SILENCES_KEY] = list(session.scalars(query))
+    return cached
 
 
 def _silencing(silences: list[Silence], routed: Route, alert: IncomingAlert) -> int | None:

@@ -38,11 +38,11 @@ from pydantic_core import ErrorDetails
 from sqlalchemy import select
 
 from tocsin.alerts import integrations
-from tocsin.alerts.api import RateLimited, UnknownKey, store
+from tocsin.alerts.api import store
 from tocsin.alerts.models import Alert
 from tocsin.alerts.normalized import AlertEvent, IncomingAlert, IngestResult
 from tocsin.alerts.payloads import BadPayload, parse_json
-from tocsin.alerts.ratelimit import TokenBuckets
+from tocsin.alerts.writer import RateLimited, UnknownKey
 from tocsin.timesource import now
 from tocsin.web.deps import Runtime
 
@@ -416,10 +416,8 @@ async def _body(request: Request, *, optional: bool = False) -> Any:
 
 
 async def _store(request: Request, alert: IncomingAlert) -> IngestResult:
-    runtime, key = _runtime(request), _genie_key(request)
-    limiter: TokenBuckets = request.app.state.ingest_limiter
     try:
-        return await run_in_threadpool(store, runtime, key, KIND, [alert], limiter)
+        return await store(request, _genie_key(request), KIND, [alert])
     except UnknownKey:  # the key was rotated or deleted a moment ago
         raise Refusal(401, "Could not authenticate") from None
     except RateLimited:

@@ -139,6 +139,26 @@ def route(
     return Route("ticket", policy.severity_ids()[-1], alert.service, "unmatched", ())
 
 
+class Router:
+    """`route()` for one delivery, remembering decisions: a rule only looks at a few fields,
+    so a storm of alerts that differ in, say, `instance` is routed once, not once per alert."""
+
+    def __init__(self, policy: Policy, context: Mapping[str, str | None]) -> None:
+        self.policy, self.context = policy, context
+        self.routing = policy.routing
+        rules = rules_of(policy, self.routing)
+        self._fields = tuple(sorted({key for rule in rules for key in rule.match}))
+        self._decided: dict[tuple[str | None, ...], Route] = {}
+
+    def route(self, alert: IncomingAlert) -> Route:
+        # The service feeds the decision even when no rule matches on it (Route.service).
+        key = (alert.service, *(_value_of(f, alert, self.context) for f in self._fields))
+        decided = self._decided.get(key)
+        if decided is None:
+            decided = self._decided[key] = route(self.policy, self.routing, alert, self.context)
+        return decided
+
+
 def group_key(alert: IncomingAlert, route_: Route, integration_id: int) -> str:
     """The sender's group if it has one, else the route's labels; scoped by service."""
     if alert.group_key:

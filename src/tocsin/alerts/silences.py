@@ -13,6 +13,9 @@ from tocsin.timesource import now
 
 KINDS = ("maintenance", "silence")
 
+# Where ingest keeps, for one transaction, the silences in force.
+SILENCES_KEY = "tocsin.alerts.active_silences"
+
 
 def create(
     session: Session,
@@ -48,6 +51,7 @@ def create(
     )
     session.add(silence)
     session.flush()
+    forget_active(session)
     return silence
 
 
@@ -66,4 +70,10 @@ def cancel(session: Session, *, silence_id: int) -> Silence:
     if silence.cancelled:
         raise Conflict(f"silence {silence_id} is already cancelled", field="id")
     silence.cancelled = True
+    forget_active(session)
     return silence
+
+
+def forget_active(session: Session) -> None:
+    """Drop ingest's per-transaction copy of the silences in force (see ingest.py)."""
+    session.info.pop(SILENCES_KEY, None)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tocsin.cli.client import ApiClient, fail
-from tocsin.cli.output import console, emit_json, short_time, table
+from tocsin.cli.output import emit_json, short_time, table
 
 app = typer.Typer(
     help="On-call: apply the on-call file, who is on call, shifts, overrides.", no_args_is_help=True
@@ -88,7 +88,8 @@ def calendar_url(
     if bool(schedule) == bool(person):
         fail("give exactly one of --schedule or --person")
     kind, handle = ("schedules", schedule) if schedule else ("people", person)
-    console.print(_client().call("POST", f"/api/v1/{kind}/{handle}/calendar-token")["url"])
+    # Plain echo: rich would fold a long URL at the terminal's width and cut it in two.
+    typer.echo(_client().call("POST", f"/api/v1/{kind}/{handle}/calendar-token")["url"])
 
 
 @override_app.command("add")

@@ -9,7 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# soft_wrap: never fold a line of text, so URLs, keys and tokens copy whole (tables still fit).
+console = Console(soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:

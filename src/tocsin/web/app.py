@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,6 +18,7 @@ from tocsin.alerts.api import router as alerts_router
 from tocsin.alerts.integrations_api import router as integrations_router
 from tocsin.alerts.opsgenie import router as opsgenie_router
 from tocsin.alerts.silences_api import router as silences_router
+from tocsin.alerts.writer import IntakeWriter
 from tocsin.incidents.api import router as incidents_router
 from tocsin.notify.ack_api import router as ack_router
 from tocsin.oncall.api import feeds as calendar_feeds
@@ -40,6 +43,7 @@ def body_limit_for(path: str) -> int:
 
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="Tocsin",
         version=__version__,
         summary="Self-hosted incident response: your runbook, enforced.",
@@ -47,6 +51,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
+    # Intake first: routes are tried in order, and in a storm nearly every request is intake.
+    app.include_router(intake)
     app.include_router(incidents_router)
     app.include_router(policy_router)
     app.include_router(integrations_router)
@@ -55,15 +61,23 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(oncall_router)
     app.include_router(calendar_feeds)
     app.include_router(ack_router)
-    app.include_router(intake)
     app.include_router(opsgenie_router)
     app.include_router(console_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/", _home, include_in_schema=False)
-    app.state.ingest_limiter = ratelimit.from_environment()
+    app.state.intake_writer = IntakeWriter(
+        runtime.database, runtime.policy, ratelimit.from_environment()
+    )
     _add_health(app, runtime)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # uvicorn has answered or cut off every request by now; store what is still queued.
+    app.state.intake_writer.stop()
 
 
 def _home() -> RedirectResponse:
