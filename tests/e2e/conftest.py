@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,8 +80,14 @@ def _wait_healthy(url: str, deadline: float) -> None:
 
 
 def start_server(
-    database_url: str, tmp_path: Path, *, policy: str = "default", engine: bool = True
+    database_url: str,
+    tmp_path: Path,
+    *,
+    policy: str = "default",
+    engine: bool = True,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Server:
+    """`extra_env` adds to (or overrides) the server's environment, e.g. TOCSIN_SMTP_URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -89,6 +95,7 @@ def start_server(
         "TOCSIN_POLICY": policy,
         "TOCSIN_CONFIG": str(tmp_path / "cli.json"),
         "TOCSIN_ENGINE_INTERVAL": "0.2",
+        **(extra_env or {}),
     }
     args = [str(BIN / "tocsin"), "serve", "--port", str(port), "--bootstrap-admin"]
     if not engine:

@@ -89,6 +89,25 @@ class AlertCounts(BaseModel):
     resolved: int = 0
 
 
+class PageFailureOut(BaseModel):
+    """A message about the incident that could not be delivered, even after retries."""
+
+    notification_id: int
+    purpose: str = Field(description="page, notify or update")
+    person: str | None = Field(description="The person's handle, if the message was for one.")
+    method: str | None = Field(
+        description="The contact method's name (None if it was removed since)."
+    )
+    channel: str = Field(description="email, webhook or apprise")
+    address: str = Field(description="The address, masked.")
+    error: str = Field(description="Why the last attempt failed.")
+    attempts: int
+    at: datetime = Field(description="When Tocsin gave up on it.")
+    fallback: str | None = Field(
+        description="What Tocsin did instead (the person's next rule), or None."
+    )
+
+
 class IncidentOut(BaseModel):
     id: str
     title: str
@@ -114,10 +133,19 @@ class IncidentOut(BaseModel):
     alerts: AlertCounts = Field(
         description="Alerts attached; list them at /api/v1/alerts?incident=ID"
     )
+    page_failures: list[PageFailureOut] = Field(
+        default_factory=list,
+        description="Pages and other messages about this incident that could not be "
+        "delivered, oldest first; empty when every message got through (or is still trying).",
+    )
 
     @classmethod
     def of(
-        cls, incident: Incident, clocks: list[ClockOut], alerts: AlertCounts | None = None
+        cls,
+        incident: Incident,
+        clocks: list[ClockOut],
+        alerts: AlertCounts | None = None,
+        page_failures: list[PageFailureOut] | None = None,
     ) -> IncidentOut:
         return cls(
             id=incident.id,
@@ -142,6 +170,7 @@ class IncidentOut(BaseModel):
             allowed_next_statuses=allowed_next(incident.status),
             clocks=clocks,
             alerts=alerts or AlertCounts(),
+            page_failures=page_failures or [],
         )
 
 

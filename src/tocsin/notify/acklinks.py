@@ -87,11 +87,16 @@ def read_token(session: Session, token: str) -> AckClaim:
 
 
 def consume(session: Session, claim: AckClaim) -> None:
-    """Mark the link used; a second use is a Conflict."""
-    result = session.execute(
+    """Mark the link used; a second use is a Conflict.
+
+    RETURNING says whether this call stored the nonce: an INSERT's rowcount is -1 on
+    PostgreSQL (psycopg), which once let a used link through there.
+    """
+    stored = session.execute(
         upsert_insert(session)(UsedAckToken)
         .values(nonce=claim.nonce, used_at=now(), expires_at=claim.expires_at)
         .on_conflict_do_nothing()
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+        .returning(UsedAckToken.nonce)
+    ).scalar()
+    if stored is None:
         raise Conflict("this acknowledge link was already used", field="token")
