@@ -217,6 +217,34 @@ def test_pagerduty_generates_a_dedup_key_when_absent(api: Api) -> None:
     assert alerts(api)[0]["dedup_key"] == body["dedup_key"]
 
 
+def test_pagerduty_custom_details_become_labels_rules_can_match(api: Api) -> None:
+    """Alertmanager's pagerduty_configs `details:` arrive as custom_details: short values are
+    labels (routable); the multi-line instance summary stays in details only."""
+    key = create_integration(api, "pagerduty")["key"]
+    payload = {
+        "summary": "Checkout 5xx above 5%",
+        "source": "lb-1",
+        "severity": "warning",
+        "component": "checkout",
+        "custom_details": {
+            "team": "payments",
+            "replicas": 3,
+            "firing": "Labels:\n - alertname = Checkout5xx\n",
+            "nested": {"not": "a label"},
+        },
+    }
+    response = api.client.post("/v2/enqueue", json=pd_event(key, dedup_key="cd", payload=payload))
+    assert response.status_code == 202
+    [alert] = api.get("/api/v1/alerts").json()["items"]
+    assert alert["labels"] == {
+        "source": "lb-1",
+        "component": "checkout",
+        "team": "payments",
+        "replicas": "3",
+    }
+    assert alert["details"]["custom_details"]["firing"].startswith("Labels:")
+
+
 def test_pagerduty_acknowledge_and_resolve(api: Api) -> None:
     key = create_integration(api, "pagerduty")["key"]
     api.client.post("/v2/enqueue", json=pd_event(key, dedup_key="k1"))

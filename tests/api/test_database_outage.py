@@ -42,3 +42,15 @@ def test_health_reports_the_outage(client_without_database: TestClient) -> None:
     response = client_without_database.get("/healthz")
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
+
+
+def test_alert_intake_gets_503_so_the_sender_retries(client_without_database: TestClient) -> None:
+    """The intake writer's transaction fails to connect: every waiting sender hears 503."""
+    body = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [{"status": "firing", "labels": {"alertname": "Down"}}],
+    }
+    response = client_without_database.post("/api/v1/integrations/some-key/alertmanager", json=body)
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"

@@ -28,6 +28,24 @@ def _text(document: dict[str, Any], path: str, errors: list[str], limit: int) ->
     return holder
 
 
+LABEL_VALUE_LIMIT = 200
+
+
+def _label_like(custom_details: Any) -> dict[str, str]:
+    """Short one-line values of custom_details, as labels that routing rules can match
+    (PagerDuty's event rules match on them too). Alertmanager's `details:` arrive this way;
+    its multi-line `firing` summary does not become a label (it stays in details)."""
+    if not isinstance(custom_details, dict):
+        return {}
+    labels = {}
+    for name, value in custom_details.items():
+        if isinstance(value, bool | int | float | str):
+            text = str(value)
+            if text and len(text) <= LABEL_VALUE_LIMIT and "\n" not in text:
+                labels[str(name)] = text
+    return labels
+
+
 def invalid(errors: list[str]) -> BadPayload:
     return BadPayload(
         "Event object is invalid", [{"field": e.split("'")[1], "message": e} for e in errors]
@@ -81,6 +99,7 @@ def _trigger(document: dict[str, Any], errors: list[str], dedup_key: str | None)
         if extra in document:
             details[extra] = document[extra]
     labels = {k: str(payload[k]) for k in ("component", "group", "class") if payload.get(k)}
+    labels = {**_label_like(payload.get("custom_details")), **labels}
     return IncomingAlert(
         dedup_key=dedup_key or uuid.uuid4().hex,
         event=AlertEvent.TRIGGER,
