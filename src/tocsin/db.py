@@ -12,6 +12,8 @@ Service functions take a session and never commit; whoever opened the session co
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +29,8 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import Text, TypeDecorator
 
 from tocsin.timesource import as_utc
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -82,7 +86,7 @@ def _prepare_sqlite_path(url: str) -> None:
         Path(url[len(prefix) :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _install_sqlite_pragmas(engine: Engine) -> None:
+def _install_sqlite_pragmas(engine: Engine, *, autocheckpoint: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand transaction control to SQLAlchemy events below (pysqlite's own is broken).
@@ -92,6 +96,8 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -100,18 +106,64 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-class Database:
-    """One engine per process plus the two session factories."""
+class WalCheckpointer:
+    """Copies SQLite's write-ahead log back into the database file on a thread of its own.
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    By default the connection whose commit fills the log past 1,000 pages does the copy (and
+    its fsync) before that commit returns: in an alert storm, every few deliveries one sender
+    waited for it. A PASSIVE checkpoint here runs beside the writers instead of in their way.
+    """
+
+    def __init__(self, path: str, interval_s: float = 0.5) -> None:
+        self.path, self.interval_s = path, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        try:
+            while not self._stop.wait(self.interval_s):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    log.warning("WAL checkpoint failed; retrying", exc_info=True)
+        finally:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            connection.close()
+
+
+class Database:
+    """One engine per process plus the two session factories.
+
+    `background_checkpoints` (SQLite, long-running processes): a WalCheckpointer thread keeps
+    the write-ahead log short, so that no committing request pays for it.
+    """
+
+    def __init__(
+        self, url: str, *, echo: bool = False, background_checkpoints: bool = False
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
             _prepare_sqlite_path(url)
             self.engine = create_engine(
                 url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
             )
-            _install_sqlite_pragmas(self.engine)
+            path = self.engine.url.database
+            background = background_checkpoints and bool(path) and path != ":memory:"
+            _install_sqlite_pragmas(self.engine, autocheckpoint=not background)
+            if background and path:
+                self._checkpointer = WalCheckpointer(path)
+                self._checkpointer.start()
         else:
             self.engine = create_engine(
                 url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
@@ -143,6 +195,8 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
 

@@ -34,8 +34,10 @@ def register(app: typer.Typer) -> None:
     app.command()(login)
 
 
-def _database(settings: Settings) -> Database:
-    return Database(settings.database_url)
+def _database(settings: Settings, *, long_running: bool = False) -> Database:
+    """Long-running commands (serve, engine) checkpoint SQLite's log in the background
+    rather than in whichever request commits when it fills."""
+    return Database(settings.database_url, background_checkpoints=long_running)
 
 
 def _policy(settings: Settings) -> LoadedPolicy:
@@ -162,7 +164,7 @@ def serve(
     settings = load_settings(default_public_url=url)
     loaded = _policy(settings)
     ensure_schema(settings.database_url)
-    database = _database(settings)
+    database = _database(settings, long_running=True)
     if bootstrap_admin:
         _bootstrap(database, url)
     runtime = Runtime(settings=settings, database=database, policy=loaded)
@@ -191,7 +193,7 @@ def run_engine() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = load_settings()
     ensure_schema(settings.database_url)
-    worker = _engine(_database(settings), settings, _policy(settings))
+    worker = _engine(_database(settings, long_running=True), settings, _policy(settings))
     typer.echo(f"Tocsin engine running on {worker.database.dialect}; Ctrl-C stops it")
     sys.stdout.flush()
     try:
