@@ -225,3 +225,19 @@ def test_a_link_from_another_site_opens_the_incident_for_a_signed_in_responder(
 
     expect(page).to_have_url(link)
     expect(page.get_by_role("heading", level=1)).to_have_text("Paged from chat")
+
+
+def test_a_responder_escalates_now_from_the_console(page: Page, server: Server) -> None:
+    """'Escalate now' brings the next escalation step forward and says so in the timeline;
+    once the incident is acknowledged there is nobody left to escalate to, so it goes."""
+    sign_in(page, server, server.token)
+    declare(page, title="Payments API timing out", severity="P1")
+    expect(page.locator("table.escalations")).to_contain_text("pending")
+
+    page.get_by_role("button", name="Escalate now").click()
+    expect(flash(page)).to_contain_text("Escalated")
+    expect(page.locator("table.timeline tr.kind-escalated_now")).to_have_count(1)
+
+    page.get_by_role("button", name="Acknowledge").click()
+    expect(flash(page)).to_contain_text("Acknowledged")
+    expect(page.get_by_role("button", name="Escalate now")).to_have_count(0)

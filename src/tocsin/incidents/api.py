@@ -6,14 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert
 from tocsin.errors import InvalidInput
 from tocsin.incidents import clocks as clock_service
 from tocsin.incidents import service, timeline
 from tocsin.incidents.lifecycle import STATUSES
-from tocsin.incidents.models import Incident, TimelineEvent
+from tocsin.incidents.models import Incident
+from tocsin.incidents.page_failures import page_failures
 from tocsin.incidents.schemas import (
     AcknowledgeIn,
     AlertCounts,
@@ -25,15 +26,11 @@ from tocsin.incidents.schemas import (
     IncidentOut,
     IncidentPage,
     NoteIn,
-    PageFailureOut,
     RoleIn,
     SeverityIn,
     StatusIn,
     UpdateIn,
 )
-from tocsin.notify import outbox
-from tocsin.notify.channels import mask_address
-from tocsin.oncall.models import ContactMethod, Person
 from tocsin.web.deps import Reader, ReadSession, Responder, RuntimeDep
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
@@ -49,61 +46,13 @@ def _alert_counts(session: Session, incident_id: str) -> AlertCounts:
     return AlertCounts(firing=counts.get("firing", 0), resolved=counts.get("resolved", 0))
 
 
-def _page_failures(session: Session, incident_id: str) -> list[PageFailureOut]:
-    """The outbox's failed messages, with who, how and when from the incident's timeline."""
-    failed = outbox.failures_for(session, incident_id)
-    if not failed:
-        return []
-    events = session.scalars(
-        select(TimelineEvent).where(
-            TimelineEvent.incident_id == incident_id, TimelineEvent.kind == "notification_failed"
-        )
-    )
-    recorded = {event.data.get("notification_id"): event for event in events}
-    people = _names(session, Person.id, Person.handle, {n.person_id for n in failed})
-    methods = _names(
-        session, ContactMethod.id, ContactMethod.name, {n.contact_method_id for n in failed}
-    )
-    found = []
-    for notification in failed:
-        event = recorded.get(notification.id)
-        data = event.data if event is not None else {}
-        found.append(
-            PageFailureOut(
-                notification_id=notification.id,
-                purpose=notification.purpose,
-                person=people.get(notification.person_id) or data.get("person"),
-                method=methods.get(notification.contact_method_id),
-                channel=notification.channel,
-                address=mask_address(notification.address),
-                error=notification.last_error or data.get("error") or "unknown error",
-                attempts=notification.attempts,
-                at=event.at if event is not None else notification.next_attempt_at,
-                fallback=data.get("fallback"),
-            )
-        )
-    return found
-
-
-def _names(
-    session: Session,
-    key: InstrumentedAttribute[int],
-    name: InstrumentedAttribute[str],
-    ids: set[int | None],
-) -> dict[int | None, str]:
-    wanted = [i for i in ids if i is not None]
-    if not wanted:
-        return {}
-    return {k: v for k, v in session.execute(select(key, name).where(key.in_(wanted)))}
-
-
 def _out(session: Session, incident: Incident) -> IncidentOut:
     clocks = clock_service.clocks_of(session, incident.id)
     return IncidentOut.of(
         incident,
         clocks,
         _alert_counts(session, incident.id),
-        _page_failures(session, incident.id),
+        page_failures(session, incident.id),
     )
 
 

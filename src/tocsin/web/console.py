@@ -35,6 +35,7 @@ from tocsin.incidents import clocks as clock_service
 from tocsin.incidents import service, timeline
 from tocsin.incidents.lifecycle import OPEN_STATUSES, STATUSES
 from tocsin.incidents.models import Incident
+from tocsin.incidents.page_failures import page_failures
 from tocsin.incidents.schemas import (
     ClockOut,
     CompleteClockIn,
@@ -478,7 +479,11 @@ def _rank(policy: Policy, severity: str) -> int:
 
 
 def _row(session: Session, incident: Incident) -> IncidentRow:
-    out = IncidentOut.of(incident, clock_service.clocks_of(session, incident.id))
+    out = IncidentOut.of(
+        incident,
+        clock_service.clocks_of(session, incident.id),
+        page_failures=page_failures(session, incident.id),
+    )
     return IncidentRow(
         incident=out,
         rank=_rank(service.policy_of(session, incident).policy, incident.severity),
@@ -589,6 +594,13 @@ class IncidentView:
     escalations: list[ClockOut]
     completable: list[ClockOut]
 
+    @property
+    def can_escalate(self) -> bool:
+        """Someone still to page, and nobody has acknowledged (escalate_now's own rule)."""
+        incident = self.incident
+        open_ = incident.acknowledged_at is None and incident.status not in ("resolved", "closed")
+        return open_ and any(c.state == "pending" for c in self.escalations)
+
     def name_of(self, items: Sequence[Any], item_id: str) -> str:
         """The policy's name for a role, flag, type or severity id (the id if unknown)."""
         return next((str(i.name) for i in items if i.id == item_id), item_id)
@@ -597,7 +609,11 @@ class IncidentView:
 def _incident_view(session: Session, incident_id: str) -> IncidentView:
     incident = service.get(session, incident_id)
     policy = service.policy_of(session, incident).policy
-    out = IncidentOut.of(incident, clock_service.clocks_of(session, incident.id))
+    out = IncidentOut.of(
+        incident,
+        clock_service.clocks_of(session, incident.id),
+        page_failures=page_failures(session, incident.id),
+    )
     events = [EventOut.of(e) for e in timeline.events(session, incident.id)]
     return IncidentView(
         incident=out,
@@ -634,6 +650,11 @@ Action = Callable[[Session, str, Form, str], str]
 def _acknowledge(session: Session, incident_id: str, _form: Form, actor: str) -> str:
     service.acknowledge(session, incident_id=incident_id, actor=actor)
     return "Acknowledged: the acknowledge clock is met and the pager stops."
+
+
+def _escalate(session: Session, incident_id: str, _form: Form, actor: str) -> str:
+    service.escalate_now(session, incident_id=incident_id, actor=actor)
+    return "Escalated: the next step is being paged now."
 
 
 def _change_status(session: Session, incident_id: str, form: Form, actor: str) -> str:
@@ -695,6 +716,7 @@ def _complete_clock(session: Session, incident_id: str, form: Form, actor: str) 
 
 ACTIONS: dict[str, tuple[str, Action]] = {
     "acknowledge": ("Acknowledge", _acknowledge),
+    "escalate": ("Escalate now", _escalate),
     "status": ("Change status", _change_status),
     "severity": ("Change severity", _change_severity),
     "roles": ("Assign role", _assign_role),
