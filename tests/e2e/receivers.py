@@ -124,6 +124,12 @@ class Received:
         return json.loads(self.body)
 
 
+class _Server(ThreadingHTTPServer):
+    # Several engines send at once; the standard library's backlog of 5 would refuse some
+    # connections, and every refusal is a retry the test did not ask for.
+    request_queue_size = 1024
+
+
 class HttpReceiver:
     """A threaded HTTP server that records every request and answers as told.
 
@@ -139,7 +145,7 @@ class HttpReceiver:
         self._script: list[int] = []  # statuses for the next requests; 0 means hang
         self._lock = threading.Lock()
         self._released = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

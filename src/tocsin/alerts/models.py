@@ -81,7 +81,7 @@ class Alert(Base):
             postgresql_where=text("status = 'firing'"),
             sqlite_where=text("status = 'firing'"),
         ),
-        Index("ix_alerts_status_last_seen", "status", "last_seen_at"),
+        Index("ix_alerts_status_id", "status", "id"),  # listing: filter by status, page by id
     )
 
 

@@ -5,16 +5,27 @@ restart (or a second engine) picks up exactly where the last one stopped. Each s
 module with a name and `run_due(database) -> int` that claims and settles due rows in its own
 short transactions. A failing step is logged and retried on the next tick; it never stops the
 others.
+
+A tick takes turns: one pass of each step, again and again until none has anything left. So
+in a storm the outbox sends the first pages while the clocks step is still firing the rest,
+instead of waiting until every escalation has been queued.
+
+Run as its own process (`tocsin engine`), SIGTERM stops the engine gracefully: the sends in
+flight finish and are recorded before it exits, so a routine restart sends nothing twice.
+Only a crash (`kill -9`, power loss) can leave a send whose outcome is unknown; the outbox
+sends it again, with the same idempotency key, once its lease runs out.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import FrameType
 from typing import Protocol
 
 from tocsin.db import Database
@@ -53,28 +64,37 @@ class Engine:
         self.stopping = threading.Event()
         self.last_tick_at: float | None = None
 
-    def tick(self) -> TickReport:
-        """One pass over every step: run until nothing more is due (bounded per step)."""
+    def tick(self, max_rounds: int = 100) -> TickReport:
+        """Run the steps in turn, one pass each per round, until none has anything left.
+
+        A step that found nothing, or failed, sits out the rest of the tick (a failed step is
+        retried next tick); the number of rounds is bounded so a tick always ends.
+        """
         started = time.monotonic()
-        handled: dict[str, int] = {}
+        handled = {step.name: 0 for step in self.steps}
         failed: dict[str, str] = {}
-        for step in self.steps:
-            try:
-                handled[step.name] = self._drain(step)
-            except Exception as exc:  # one broken step must not stop the others
-                log.exception("engine step %s failed; retrying next tick", step.name)
-                failed[step.name] = repr(exc)
+        busy = list(self.steps)
+        for _ in range(max_rounds):
+            busy = [step for step in busy if self._pass(step, handled, failed)]
+            if not busy or self.stopping.is_set():
+                break
+        for name in failed:
+            handled.pop(name, None)
         self.last_tick_at = time.monotonic()
         return TickReport(handled, failed, self.last_tick_at - started)
 
-    def _drain(self, step: EngineStep, max_rounds: int = 100) -> int:
-        total = 0
-        for _ in range(max_rounds):
+    def _pass(self, step: EngineStep, handled: dict[str, int], failed: dict[str, str]) -> bool:
+        """One run of `step`; True if it found something to do (it may have more)."""
+        if self.stopping.is_set():
+            return False
+        try:
             count = step.run_due(self.database)
-            total += count
-            if count == 0 or self.stopping.is_set():
-                break
-        return total
+        except Exception as exc:  # one broken step must not stop the others
+            log.exception("engine step %s failed; retrying next tick", step.name)
+            failed[step.name] = repr(exc)
+            return False
+        handled[step.name] += count
+        return count > 0
 
     def seconds_until_next(self) -> float:
         upcoming = [d for d in (s.next_due(self.database) for s in self.steps) if d is not None]
@@ -84,6 +104,9 @@ class Engine:
         return max(0.0, min(self.max_sleep, delay))
 
     def run_forever(self) -> None:
+        """Tick until stop(); in a process's main thread, SIGTERM calls stop()."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._terminate)
         log.info("engine started with steps: %s", ", ".join(s.name for s in self.steps))
         while not self.stopping.is_set():
             self.tick()
@@ -105,3 +128,9 @@ class Engine:
     def stop(self) -> None:
         self.stopping.set()
         wakeup.notify(now())
+
+    def _terminate(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM: finish the sends in flight, then stop. A second SIGTERM ends it at once."""
+        log.info("engine stopping: finishing the work in hand (SIGTERM again to stop now)")
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        self.stop()

@@ -2,8 +2,9 @@
 
 pending -> sending (leased until `lease_until`) -> sent | failed, or bundled into another
 row, or cancelled (the incident was acknowledged before a delayed rule came due).
-A lease that expires with no result is retried, never assumed sent; receivers deduplicate by
-`idempotency_key`, which every channel passes on.
+A lease is renewed while its send is in flight; one that expires (its engine died) is retried,
+never assumed sent, and receivers deduplicate by `idempotency_key`, which every channel passes
+on.
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ class Notification(Base):
             "lease_until",
             postgresql_where=text("status = 'sending'"),
             sqlite_where=text("status = 'sending'"),
+        ),
+        # The rate limit's "when did this contact method last get a message?"
+        Index(
+            "ix_notifications_method_sent",
+            "contact_method_id",
+            "sent_at",
+            postgresql_where=text("status = 'sent'"),
+            sqlite_where=text("status = 'sent'"),
         ),
     )
 

@@ -10,20 +10,32 @@ A row's life (see tocsin.notify.models):
     pending --a sibling to the same address and incident is sent--> bundled
     pending --cancel_pending (acknowledged)--> cancelled
 
-Exactly once towards the receiver, as far as the receiver cooperates: the claim commits before
-the send, the outcome is recorded only by the holder of the lease, and every channel passes on
-the idempotency key, so the copy a crash-retry may bring can be recognised and dropped.
+Exactly once towards the receiver, as far as the receiver cooperates:
+- the claim commits before the send, and rows are claimed with `FOR UPDATE SKIP LOCKED`
+  (PostgreSQL) and a conditional UPDATE, so two engines never both send a row;
+- an engine claims only what it sends at once (one batch, sent in parallel) and records each
+  outcome in its own transaction as soon as it has it, so a crash strands one batch at most;
+- while a send is in flight its engine keeps renewing the lease, so a slow send is never taken
+  over by another engine: a lease runs out only when its engine died, or lost the database
+  (or stalled) for longer than the lease;
+- the outcome is recorded only by the holder of the lease (same attempt number);
+- every channel passes on the idempotency key. A send cut short by a crash after the receiver
+  accepted it is sent again (the sender cannot know it arrived) with the same key, so the
+  receiver can recognise the copy and drop it.
+Engines' clocks must agree to well within the lease: the lease is an instant one engine writes
+and another compares with its own clock.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
+from functools import lru_cache
 from hashlib import sha256
 from typing import Any, cast
 
@@ -48,11 +60,13 @@ log = logging.getLogger("tocsin.engine.outbox")
 ACTOR = "tocsin"
 PURPOSES = ("page", "notify", "update")
 MAX_ATTEMPTS = 5
-LEASE = timedelta(seconds=30)  # longer than any channel's timeout, so a live send keeps it
+LEASE_ENV = "TOCSIN_OUTBOX_LEASE"
+LEASE_S = 30.0  # how long a claim outlives its engine's last sign of life (see lease())
+RENEWALS_PER_LEASE = 3
 BACKOFF_BASE_S = 5.0
 BACKOFF_FACTOR = 3.0
 BACKOFF_CAP_S = 600.0
-BATCH = 16  # rows claimed per pass, all sent in parallel so each finishes within its lease
+BATCH = 16  # rows claimed per pass, all sent at once (claim no more than is being sent)
 RATE_WINDOW = timedelta(seconds=RATE_LIMIT_S)
 KEY_LENGTH = 300
 
@@ -131,6 +145,31 @@ def backoff(attempt: int, *, jitter: float | None = None) -> timedelta:
     nominal = min(BACKOFF_BASE_S * BACKOFF_FACTOR ** (attempt - 1), BACKOFF_CAP_S)
     spread = random.random() if jitter is None else jitter
     return timedelta(seconds=nominal * (1 - 0.2 * spread))
+
+
+def lease() -> timedelta:
+    """How long a claimed row stays with its engine without a sign of life from it.
+
+    A live engine renews the lease of every send in flight each third of it, so this is not
+    a limit on how long a send may take: it is how long the rows of an engine that crashed
+    wait before another engine (or the restarted one) sends them again. TOCSIN_OUTBOX_LEASE,
+    in seconds; 30 by default.
+    """
+    return _lease(os.environ.get(LEASE_ENV))
+
+
+@lru_cache(maxsize=8)
+def _lease(raw: str | None) -> timedelta:
+    if raw is None:
+        return timedelta(seconds=LEASE_S)
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < 86400:
+        log.warning("%s=%r is not a number of seconds; using %g", LEASE_ENV, raw, LEASE_S)
+        return timedelta(seconds=LEASE_S)
+    return timedelta(seconds=seconds)
 
 
 def _check_enqueue(idempotency_key: str, purpose: str, channel: str) -> None:
@@ -252,7 +291,8 @@ class OutboxStep:
     def run_due(self, database: Database) -> int:
         """1. Claim due rows and commit the claim (rate limits and bundling decided here).
         2. Give up on rows whose lease expired on their last attempt.
-        3. Send the rest in parallel, outside any transaction; record each outcome on its own.
+        3. Send the rest in parallel, outside any transaction, renewing their leases while
+           they are in flight; record each outcome on its own as soon as it is known.
         """
         taken = claim_due(database, now())
         for claim in taken.exhausted:
@@ -277,12 +317,20 @@ class OutboxStep:
         return min(found) if found else None
 
     def _send_all(self, database: Database, claims: Sequence[Claim]) -> None:
-        if len(claims) <= 1:
-            for claim in claims:
-                self._send_one(database, claim)
+        """Send every claim at once; until each is recorded, keep its lease alive."""
+        if not claims:
             return
+        every = lease().total_seconds() / RENEWALS_PER_LEASE
         with ThreadPoolExecutor(len(claims), thread_name_prefix="tocsin-outbox") as pool:
-            list(pool.map(partial(self._send_one, database), claims))
+            futures = {pool.submit(self._send_one, database, claim): claim for claim in claims}
+            running: set[Future[None]] = set(futures)
+            while running:
+                _, still = wait(running, timeout=every)
+                running = set(still)
+                if running:
+                    renew_leases(database, [futures[future] for future in running])
+            for future in futures:
+                future.result()  # _send_one records every failure; anything else is a bug
 
     def _send_one(self, database: Database, claim: Claim) -> None:
         try:
@@ -353,13 +401,36 @@ def claim_due(database: Database, at: datetime) -> ClaimPass:
     with database.read_session() as session:
         if not _anything_due(session, at):
             return taken
+    until = at + lease()
     with database.write_session() as session:
         for row in _lock_due(session, at):
-            _claim_one(session, row, at, taken)
+            _claim_one(session, row, at, until, taken)
     return taken
 
 
-def _claim_one(session: Session, row: Notification, at: datetime, taken: ClaimPass) -> None:
+def renew_leases(database: Database, claims: Sequence[Claim]) -> int:
+    """Extend the leases of sends still in flight; how many this engine still held.
+
+    A row another engine took over (its lease ran out while this one was stalled) is left
+    alone: its outcome belongs to the new holder, whatever this send brings back.
+    """
+    held = or_(*(and_(Notification.id == c.id, Notification.attempts == c.attempt) for c in claims))
+    statement = (
+        update(Notification)
+        .where(held, Notification.status == "sending")
+        .values(lease_until=now() + lease())
+    )
+    try:
+        with database.write_session() as session:
+            return _rowcount(session.execute(_unsynchronised(statement)))
+    except Exception:  # the sends go on; if the leases run out, their rows are sent again
+        log.exception("could not renew the leases of %d sends in flight", len(claims))
+        return 0
+
+
+def _claim_one(
+    session: Session, row: Notification, at: datetime, until: datetime, taken: ClaimPass
+) -> None:
     if row.status == "sending" and row.attempts >= MAX_ATTEMPTS:
         taken.exhausted.append(_snapshot(row, row.attempts, row.data))
         return
@@ -370,20 +441,20 @@ def _claim_one(session: Session, row: Notification, at: datetime, taken: ClaimPa
         if allowed_at > at:
             taken.deferred += _defer(session, row, at, allowed_at)
             return
-    claim = _take(session, row, at)
+    claim = _take(session, row, at, until)
     if claim is not None:
         taken.claims.append(claim)
 
 
-def _take(session: Session, row: Notification, at: datetime) -> Claim | None:
-    """Lease the row, bundling same-incident messages to the same address into it."""
+def _take(session: Session, row: Notification, at: datetime, until: datetime) -> Claim | None:
+    """Lease the row until `until`, bundling same-incident messages to the same address in."""
     siblings = _lock_siblings(session, row, at) if row.channel in RATE_LIMITED else []
     data = _with_bundled(row.data, siblings)
     attempt = row.attempts + 1
     statement = (
         update(Notification)
         .where(Notification.id == row.id, Notification.attempts == row.attempts, _claimable(at))
-        .values(status="sending", lease_until=at + LEASE, attempts=attempt, data=data)
+        .values(status="sending", lease_until=until, attempts=attempt, data=data)
     )
     if _rowcount(session.execute(_unsynchronised(statement))) != 1:
         return None  # bundled into a row claimed earlier in this pass, or taken meanwhile
@@ -736,4 +807,5 @@ __all__ = [
     "cancel_pending",
     "enqueue",
     "failures_for",
+    "lease",
 ]

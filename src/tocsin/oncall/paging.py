@@ -133,9 +133,11 @@ def page(
     found = reach(session, incident, list(clock.targets), at)
     queued = 0
     for person in found.people:
-        queued += _queue_person(session, incident, clock, person, at, base_url)
-        if not _rules(session, person):
+        rules = _rules(session, person)
+        if not rules:
             found.problems.append(f"{person.handle} has no notification rules")
+            continue
+        queued += _queue_person(session, incident, clock, person, rules, at, base_url)
     timeline.append(
         session,
         incident=incident,
@@ -162,13 +164,20 @@ def _rules(session: Session, person: Person) -> list[tuple[NotificationRule, Con
 
 
 def _queue_person(
-    session: Session, incident: Incident, clock: Clock, person: Person, at: datetime, base_url: str
+    session: Session,
+    incident: Incident,
+    clock: Clock,
+    person: Person,
+    rules: list[tuple[NotificationRule, ContactMethod]],
+    at: datetime,
+    base_url: str,
 ) -> int:
+    """One outbox row per rule, keyed (incident, step, person, rule): queued once, ever."""
     token = acklinks.make_token(session, incident_id=incident.id, person=person.handle)
     link = f"{base_url.rstrip('/')}/ack/{token}"
     subject, body = page_text(session, incident, link)
     queued = 0
-    for rule, method in _rules(session, person):
+    for rule, method in rules:
         created = outbox.enqueue(
             session,
             idempotency_key=f"{incident.id}/{clock.key}/{person.handle}/{rule.position}",
