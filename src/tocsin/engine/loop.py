@@ -109,6 +109,7 @@ class Engine:
             signal.signal(signal.SIGTERM, self._terminate)
         log.info("engine started with steps: %s", ", ".join(s.name for s in self.steps))
         while not self.stopping.is_set():
+            seen = wakeup.generation()  # work committed after this is worth another look
             self.tick()
             try:
                 delay = self.seconds_until_next()
@@ -116,8 +117,7 @@ class Engine:
                 log.exception("engine could not read the next due time")
                 delay = self.max_sleep
             if delay > 0:
-                wakeup.take_earliest()
-                wakeup.wait(delay)
+                wakeup.wait(delay, unless_notified_since=seen)
         log.info("engine stopped")
 
     def start_in_thread(self) -> threading.Thread:
@@ -127,7 +127,7 @@ class Engine:
 
     def stop(self) -> None:
         self.stopping.set()
-        wakeup.notify(now())
+        wakeup.notify()
 
     def _terminate(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM: finish the sends in flight, then stop. A second SIGTERM ends it at once."""

@@ -87,7 +87,7 @@ def _start(
     if rows:
         from tocsin.engine import wakeup
 
-        wakeup.notify(min(r.next_check_at for r in rows))
+        wakeup.after_commit(session)
     return rows
 
 
@@ -246,7 +246,7 @@ def escalate_now(session: Session, *, incident: Incident, actor: str) -> Clock:
     )
     from tocsin.engine import wakeup
 
-    wakeup.notify(at)
+    wakeup.after_commit(session)
     return step
 
 

@@ -114,7 +114,7 @@ def enqueue(
     insert = _insert_ignoring_duplicates(session, values).returning(Notification.id)
     created = session.execute(insert).scalar() is not None
     if created:
-        wakeup.notify(due)
+        wakeup.after_commit(session)
     return created
 
 
@@ -619,7 +619,7 @@ def record_retry(database: Database, claim: Claim, error: DeliveryError) -> bool
         settled = _settle(
             session, claim, status="pending", next_attempt_at=retry_at, last_error=error.message
         )
-    wakeup.notify(retry_at)
+    wakeup.notify()  # committed above
     return settled
 
 
@@ -647,7 +647,7 @@ def record_failure(database: Database, claim: Claim, error: DeliveryError) -> bo
                 at=at,
                 data=data,
             )
-    wakeup.notify(at)
+    wakeup.notify()  # committed above
     return True
 
 
