@@ -47,3 +47,18 @@ def test_a_sleeping_engine_is_woken() -> None:
     wakeup.wait(5.0, unless_notified_since=seen)
     timer.join()
     assert time.monotonic() - started < 2.0
+
+
+def test_a_savepoint_is_not_the_commit(database: Database) -> None:
+    """The intake writer stores each delivery under a savepoint: releasing it must not wake
+    the engine (the data is not visible yet), and rolling one back must not drop the wake-up
+    another delivery in the same transaction asked for."""
+    before = wakeup.generation()
+    with database.write_session() as session:
+        stored = session.begin_nested()
+        wakeup.after_commit(session)
+        stored.commit()
+        assert wakeup.generation() == before, "woke the engine at a savepoint release"
+        failed = session.begin_nested()
+        failed.rollback()
+    assert wakeup.generation() != before, "the wake-up was lost"

@@ -53,12 +53,17 @@ def wait(timeout: float, *, unless_notified_since: int | None = None) -> None:
         _condition.wait(timeout)
 
 
+# SQLAlchemy fires these for savepoints too (the intake writer stores each delivery under
+# one): only the end of the outermost transaction counts.
+
+
 @event.listens_for(Session, "after_commit")
 def _deliver(session: Session) -> None:
-    if session.info.pop(PENDING, None) is not None:
+    if not session.in_nested_transaction() and session.info.pop(PENDING, None) is not None:
         notify()
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop(session: Session, *_: Any) -> None:
-    session.info.pop(PENDING, None)
+    if not session.in_nested_transaction():
+        session.info.pop(PENDING, None)
