@@ -8,13 +8,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import declare, engine, ingest
+from bench import declare, engine, escalation, ingest, paging
 from bench.common import BACKENDS, console, load_average, machine, write_results
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "declare": declare.run,
     "engine": engine.run,
     "ingest": ingest.run,
+    "paging": paging.run,
+    "escalation": escalation.run,
 }
 
 
