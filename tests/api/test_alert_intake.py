@@ -321,3 +321,26 @@ def test_rotating_the_key_stops_the_old_one(api: Api) -> None:
     )
     gone = api.client.post(f"/api/v1/integrations/{rotated['key']}/generic", json={"summary": "x"})
     assert gone.status_code == 404
+
+
+# -- heartbeats --------------------------------------------------------------------------------
+
+
+def test_a_heartbeat_ping_by_get_or_post_pushes_the_deadline_back(api: Api) -> None:
+    key = create_integration(api, "heartbeat", heartbeat_interval_s=300, heartbeat_grace_s=60)[
+        "key"
+    ]
+    first = api.client.get(f"/api/v1/heartbeats/{key}")
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "ok"
+    second = api.client.post(f"/api/v1/heartbeats/{key}")
+    assert second.status_code == 200, second.text
+    assert second.json()["next_due_at"] >= first.json()["next_due_at"]
+    assert api.client.post("/api/v1/heartbeats/not-a-key").status_code == 404
+
+
+def test_the_openapi_document_names_each_heartbeat_operation_once(api: Api) -> None:
+    paths = api.client.get("/openapi.json").json()["paths"]
+    operations = paths["/api/v1/heartbeats/{key}"]
+    ids = [operations[verb]["operationId"] for verb in ("get", "post")]
+    assert len(set(ids)) == 2

@@ -137,7 +137,10 @@ def _ping(runtime: Runtime, key: str) -> str | None:
         return due.isoformat() if due else None
 
 
-@intake.api_route("/api/v1/heartbeats/{key}", methods=["GET", "POST"], summary="Heartbeat ping")
+# Both verbs, for cron one-liners (curl -fsS URL) and for senders that can only POST; each
+# gets its own operation id, so the OpenAPI document stays valid.
+@intake.get("/api/v1/heartbeats/{key}", summary="Heartbeat ping", operation_id="heartbeat_ping_get")
+@intake.post("/api/v1/heartbeats/{key}", summary="Heartbeat ping", operation_id="heartbeat_ping")
 async def heartbeat_ping(key: str, request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     try:
