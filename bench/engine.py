@@ -6,7 +6,7 @@ For each database:
 1. One throwaway database per size N (1k, 10k, 100k): migrate it and seed N pending clocks
    straight into the tables with SQLAlchemy Core (one incident per 5 clocks, all due 1 to 30
    days from now).
-2. Tick cost at each N: time `Engine([ClockStep()]).tick()` plus `seconds_until_next()` (that
+2. Tick cost at each N: time `Engine([clock_step()]).tick()` plus `seconds_until_next()` (that
    is `run_due` + `next_due`, one loop iteration) when nothing is due, and when a fresh batch
    of 100 clocks (20 incidents) is already due and the tick settles them. The sizes are
    measured round-robin in slices, so a change in machine load falls on all of them alike.
@@ -52,8 +52,8 @@ from bench.common import (
 from tocsin import migrate
 from tocsin.db import Database
 from tocsin.engine.loop import Engine
+from tocsin.engine.steps import clock_step
 from tocsin.incidents.chain import GENESIS_HASH
-from tocsin.incidents.clock_engine import ClockStep
 from tocsin.incidents.models import Clock, Incident, TimelineEvent
 from tocsin.policy import registry
 from tocsin.policy.loader import LoadedPolicy, load_policy
@@ -124,6 +124,8 @@ class Seeder:
     @staticmethod
     def _clock(incident_id: str, n: int, due_at: datetime) -> dict[str, Any]:
         return {
+            "subject_type": "incident",
+            "subject_id": incident_id,
             "incident_id": incident_id,
             "kind": "resolve",
             "key": f"bench-{n}",
@@ -236,7 +238,7 @@ def make_bed(backend: str, size: int, url: str) -> Bed:
     rng = random.Random(size)
     _seed_background(seeder, size, rng, f"seed {backend} with {size:,}")
     seeder.analyze()
-    return Bed(backend, size, url, database, seeder, Engine(database, [ClockStep()]))
+    return Bed(backend, size, url, database, seeder, Engine(database, [clock_step()]))
 
 
 def tick_cost(beds: list[Bed], config: EngineConfig) -> list[dict[str, Any]]:

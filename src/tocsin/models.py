@@ -2,6 +2,7 @@
 
 from tocsin.alerts.models import Alert, AlertGroup, Integration, Silence
 from tocsin.auth.models import ApiToken, User
+from tocsin.engine.models import EngineInstance
 from tocsin.incidents.models import Clock, Incident, IncidentCounter, TimelineEvent
 from tocsin.notify.models import Notification, ServerSecret, UsedAckToken
 from tocsin.oncall.models import (
@@ -22,6 +23,7 @@ __all__ = [
     "ApiToken",
     "Clock",
     "ContactMethod",
+    "EngineInstance",
     "EscalationPolicy",
     "Incident",
     "IncidentCounter",

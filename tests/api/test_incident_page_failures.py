@@ -20,9 +20,10 @@ from tests.api.conftest import Api, make_api
 from tests.e2e.conftest import free_port
 from tests.e2e.receivers import HttpReceiver
 from tocsin.db import Database
-from tocsin.incidents.clock_engine import ClockStep
+from tocsin.engine.outbox import OutboxStep
+from tocsin.engine.steps import clock_step
 from tocsin.notify.channels.email import NO_SERVER
-from tocsin.notify.outbox import MAX_ATTEMPTS, OutboxStep, backoff
+from tocsin.notify.outbox import MAX_ATTEMPTS, backoff
 from tocsin.policy.loader import LoadedPolicy, load_policy
 
 T0 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
@@ -72,7 +73,7 @@ escalation_policies:
 
 def run_engine(database: Database) -> None:
     """One engine tick: fire due escalation steps (queueing pages), then send what is due."""
-    for step in (ClockStep(base_url="http://tocsin.test"), OutboxStep()):
+    for step in (clock_step("http://tocsin.test"), OutboxStep()):
         while step.run_due(database):
             pass
 

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -112,6 +112,28 @@ def start_engine(server: Server) -> subprocess.Popen[str]:
     )
 
 
+def engine_passes(server: Server, pid: int) -> int:
+    """How many passes the engine process `pid` has finished, as it reports on /healthz."""
+    health = httpx.get(f"{server.url}/healthz").json()
+    return sum(e["passes"] for e in health["engines"] if e["pid"] == pid)
+
+
+def wait_until_past(moment: datetime) -> None:
+    while datetime.now(UTC) <= moment:
+        time.sleep(0.05)
+
+
+def latest_due(server: Server, incident_ids: list[str]) -> datetime:
+    due = []
+    for incident_id in incident_ids:
+        response = httpx.get(
+            f"{server.url}/api/v1/incidents/{incident_id}/clocks",
+            headers={"Authorization": f"Bearer {server.token}"},
+        )
+        due += [parse(c["due_at"]) for c in response.json() if c["kind"] == "acknowledge"]
+    return max(due)
+
+
 def test_a_killed_engine_is_replaced_and_nothing_is_lost_or_doubled(
     server_without_engine: Server,
 ) -> None:
@@ -120,13 +142,16 @@ def test_a_killed_engine_is_replaced_and_nothing_is_lost_or_doubled(
     ids = [declare(server) for _ in range(5)]
     os.kill(first.pid, signal.SIGKILL)  # dies before anything fell due
     first.wait(timeout=10)
-    time.sleep(2.5)  # every acknowledge clock falls due while no engine runs
+    wait_until_past(latest_due(server, ids))  # every clock falls due while no engine runs
     assert all(not breaches(server, i) for i in ids)
 
     second = start_engine(server)
     try:
         assert wait_for(lambda: all(breaches(server, i) for i in ids), 20)
-        time.sleep(1)  # give a doubled breach the chance to appear
+        # Two more finished passes: at least one began after every breach was seen, so a
+        # doubled breach would be on the timeline by now.
+        seen = engine_passes(server, second.pid)
+        assert wait_for(lambda: engine_passes(server, second.pid) >= seen + 2, 20)
         for incident_id in ids:
             keys = [b["data"]["key"] for b in breaches(server, incident_id)]  # type: ignore[index]
             assert keys == ["acknowledge"], f"{incident_id}: {keys}"

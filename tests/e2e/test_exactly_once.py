@@ -42,7 +42,7 @@ from sqlalchemy import func, select
 from tests.e2e.conftest import BIN
 from tests.e2e.receivers import HttpReceiver, Received
 from tocsin.db import Database
-from tocsin.incidents import service as incidents
+from tocsin.flows import incidents as flows
 from tocsin.incidents.models import Clock, TimelineEvent
 from tocsin.incidents.service import Declaration
 from tocsin.notify.models import Notification
@@ -179,9 +179,7 @@ def declare(database: Database, loaded: LoadedPolicy, count: int) -> set[str]:
             declaration = Declaration(
                 title=f"Escalation {number}", severity="P1", services=[f"svc-{handle}"]
             )
-            incident = incidents.declare(
-                session, loaded=loaded, declaration=declaration, actor="test"
-            )
+            incident = flows.declare(session, loaded=loaded, declaration=declaration, actor="test")
             expected.add(f"{incident.id}/{STEP}/{handle}/0")
     return expected
 

@@ -12,12 +12,14 @@ from sqlalchemy import select
 
 from tests.e2e.receivers import HttpReceiver, SmtpCatcher
 from tocsin.db import Database
-from tocsin.incidents import service, timeline
+from tocsin.engine.outbox import OutboxStep
+from tocsin.flows import incidents as flows
+from tocsin.incidents import timeline
 from tocsin.incidents.service import Declaration
 from tocsin.notify import outbox
 from tocsin.notify.channels.email import message_id
 from tocsin.notify.models import Notification
-from tocsin.notify.outbox import OutboxStep, backoff
+from tocsin.notify.outbox import backoff
 from tocsin.oncall.models import ContactMethod, NotificationRule, Person
 from tocsin.policy.loader import LoadedPolicy
 
@@ -50,9 +52,7 @@ def clock() -> Iterator[time_machine.Traveller]:
 def incident_id(database: Database, default_policy: LoadedPolicy) -> str:
     with database.write_session() as session:
         declaration = Declaration(title="Checkout is down", severity="P1")
-        return service.declare(
-            session, loaded=default_policy, declaration=declaration, actor="ic"
-        ).id
+        return flows.declare(session, loaded=default_policy, declaration=declaration, actor="ic").id
 
 
 def alice(database: Database, *methods: tuple[str, str, int]) -> int:

@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 from sqlalchemy import func, select
 
-from tocsin.alerts import heartbeats, integrations, silences
-from tocsin.alerts.ingest import Delivery, ingest
+from tocsin.alerts import integrations, silences
+from tocsin.alerts.ingest import Delivery
 from tocsin.alerts.models import Alert, Integration
 from tocsin.alerts.normalized import AlertEvent, IncomingAlert
 from tocsin.db import Database
+from tocsin.engine.heartbeats import HeartbeatStep
+from tocsin.flows import intake
 from tocsin.incidents.models import Incident
 from tocsin.policy.loader import LoadedPolicy
 
@@ -33,7 +35,7 @@ def deliver(
     database: Database, policy: LoadedPolicy, integration: Integration, alerts: list[IncomingAlert]
 ) -> None:
     with database.write_session() as session:
-        ingest(session, delivery=Delivery(integration, policy), alerts=alerts)
+        intake.deliver(session, delivery=Delivery(integration, policy), alerts=alerts)
 
 
 def critical(key: str, group: str | None = "storm") -> IncomingAlert:
@@ -111,7 +113,7 @@ def test_a_missed_heartbeat_opens_an_alert_and_the_next_ping_resolves_it(
         integration = make_integration(
             database, "heartbeat", heartbeat_interval_s=300, heartbeat_grace_s=60
         )
-        step = heartbeats.HeartbeatStep(default_policy)
+        step = HeartbeatStep(default_policy)
         clock.shift(timedelta(minutes=5))
         assert step.run_due(database) == 0  # within interval + grace
         clock.shift(timedelta(minutes=2))
@@ -122,6 +124,6 @@ def test_a_missed_heartbeat_opens_an_alert_and_the_next_ping_resolves_it(
         with database.write_session() as session:
             fresh = session.get(Integration, integration.id)
             assert fresh is not None
-            heartbeats.ping(session, integration=fresh, loaded=default_policy)
+            intake.heartbeat_ping(session, integration=fresh, loaded=default_policy)
         assert count(database, Alert, status="resolved") == 1
         assert step.next_due(database) == start + timedelta(minutes=7 + 6)

@@ -11,8 +11,9 @@ import time_machine
 
 from tocsin.db import Database
 from tocsin.engine.loop import Engine
-from tocsin.incidents import service, timeline
-from tocsin.incidents.clock_engine import ClockStep
+from tocsin.engine.steps import clock_step
+from tocsin.flows import incidents as flows
+from tocsin.incidents import timeline
 from tocsin.incidents.clocks import all_clocks
 from tocsin.incidents.service import Declaration
 from tocsin.policy.loader import LoadedPolicy, load_policy
@@ -34,7 +35,7 @@ def clock() -> Iterator[time_machine.Coordinates]:
 def declare(database: Database, loaded: LoadedPolicy, severity: str, **fields: object) -> str:
     with database.write_session() as session:
         declaration = Declaration(title="Outage", severity=severity, **fields)  # type: ignore[arg-type]
-        return service.declare(session, loaded=loaded, declaration=declaration, actor="ic").id
+        return flows.declare(session, loaded=loaded, declaration=declaration, actor="ic").id
 
 
 def clocks(database: Database, incident_id: str) -> dict[str, tuple[str, datetime]]:
@@ -50,7 +51,7 @@ def events(database: Database, incident_id: str, kind: str) -> list[dict[str, ob
 
 
 def tick(database: Database) -> int:
-    return ClockStep().run_due(database)
+    return clock_step().run_due(database)
 
 
 def test_proofkit_p1_gets_its_runbook_targets(
@@ -68,7 +69,7 @@ def test_acknowledging_in_time_meets_the_clock_and_stops_escalation(
     incident_id = declare(database, proofkit, "P1")
     clock.shift(timedelta(minutes=10))
     with database.write_session() as session:
-        service.acknowledge(session, incident_id=incident_id, actor="oncall")
+        flows.acknowledge(session, incident_id=incident_id, actor="oncall")
     found = clocks(database, incident_id)
     assert found["acknowledge"][0] == "met"
     assert all(
@@ -102,7 +103,7 @@ def test_breaches_that_fell_due_while_the_engine_was_down_are_caught_up(
 ) -> None:
     incident_id = declare(database, proofkit, "P1")
     clock.shift(timedelta(hours=5))  # nothing ran for five hours
-    Engine(database, [ClockStep()]).tick()  # a freshly started engine
+    Engine(database, [clock_step()]).tick()  # a freshly started engine
     found = clocks(database, incident_id)
     assert found["acknowledge"][0] == "breached"
     assert found["resolve"][0] == "breached"
@@ -118,7 +119,7 @@ def test_an_update_meets_the_clock_and_rearms_it(
     incident_id = declare(database, loaded, "P1")
     clock.shift(timedelta(minutes=90))
     with database.write_session() as session:
-        service.publish_update(session, incident_id=incident_id, message="Mitigating", actor="cl")
+        flows.publish_update(session, incident_id=incident_id, message="Mitigating", actor="cl")
     with database.read_session() as session:
         updates = [c for c in all_clocks(session, incident_id) if c.key == "update"]
     assert [(c.state, c.due_at) for c in updates] == [
@@ -133,7 +134,7 @@ def test_resolving_starts_the_review_clock(
     incident_id = declare(database, proofkit, "P1")
     clock.shift(timedelta(hours=1))
     with database.write_session() as session:
-        service.change_status(
+        flows.change_status(
             session, incident_id=incident_id, status="resolved", message="fixed", actor="ic"
         )
     found = clocks(database, incident_id)
@@ -149,7 +150,7 @@ def test_a_personal_data_breach_flag_starts_the_gdpr_clock_from_awareness(
     clock.shift(timedelta(minutes=30))
     aware = FRIDAY_10 - timedelta(minutes=48)  # 09:12 UTC
     with database.write_session() as session:
-        service.set_flags(
+        flows.set_flags(
             session,
             incident_id=incident_id,
             flags={"personal_data_breach": True},
@@ -160,7 +161,7 @@ def test_a_personal_data_breach_flag_starts_the_gdpr_clock_from_awareness(
     assert found["regulatory:gdpr"] == ("pending", aware + timedelta(hours=72))
     assert "regulatory:fda" not in found  # only for device-related incidents
     with database.write_session() as session:
-        service.complete_clock(
+        flows.complete_clock(
             session, incident_id=incident_id, key="regulatory:gdpr", note="Filed", actor="dpo"
         )
     assert clocks(database, incident_id)["regulatory:gdpr"][0] == "met"
@@ -172,7 +173,7 @@ def test_a_severity_change_replans_from_the_change(
     incident_id = declare(database, proofkit, "P2")
     clock.shift(timedelta(minutes=20))
     with database.write_session() as session:
-        service.change_severity(
+        flows.change_severity(
             session, incident_id=incident_id, severity="P0", reason="wider", actor="ic"
         )
     found = clocks(database, incident_id)
@@ -202,7 +203,7 @@ def test_two_engines_racing_never_double_a_breach(
     def engine() -> None:
         barrier.wait()
         for _ in range(5):
-            ClockStep().run_due(database)
+            clock_step().run_due(database)
 
     threads = [threading.Thread(target=engine) for _ in range(2)]
     for thread in threads:
@@ -247,7 +248,7 @@ def test_maxai_legal_is_owed_notice_within_an_hour_of_a_confirmed_breach(
     clock.shift(timedelta(hours=3))
     confirmed = FRIDAY_10 + timedelta(hours=1, minutes=50)
     with database.write_session() as session:
-        service.set_flags(
+        flows.set_flags(
             session,
             incident_id=incident_id,
             flags={"confirmed_breach": True},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from tocsin.db import Database
-from tocsin.incidents import service
+from tocsin.flows import incidents as flows
 from tocsin.incidents.service import Declaration
 from tocsin.policy.loader import LoadedPolicy
 from tocsin.timesource import now
@@ -16,7 +16,7 @@ def test_fifty_concurrent_declarations_get_fifty_distinct_ids(
 ) -> None:
     def declare(n: int) -> str:
         with database.write_session() as session:
-            incident = service.declare(
+            incident = flows.declare(
                 session,
                 loaded=default_policy,
                 declaration=Declaration(title=f"Storm {n}", severity="P2"),

@@ -8,8 +8,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from tocsin.db import Database
-from tocsin.engine import wakeup
+from tocsin.db import Database, wakeup
 
 
 def test_a_wake_up_waits_for_the_commit(database: Database) -> None:

@@ -9,6 +9,7 @@ import time_machine
 
 from tocsin.db import Database
 from tocsin.errors import Conflict, IllegalTransition, InvalidInput
+from tocsin.flows import incidents as flows
 from tocsin.incidents import service, timeline
 from tocsin.incidents.service import Declaration
 from tocsin.policy.loader import LoadedPolicy
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("database")
 def declare(database: Database, policy: LoadedPolicy, **fields: object) -> str:
     values: dict[str, object] = {"title": "Checkout is down", "severity": "P1", **fields}
     with database.write_session() as session:
-        incident = service.declare(
+        incident = flows.declare(
             session,
             loaded=policy,
             declaration=Declaration(**values),
@@ -80,14 +81,14 @@ def test_the_full_lifecycle_records_each_fact(
     incident_id = declare(database, default_policy)
     steps = [("identified", "Bad deploy"), ("monitoring", "Rolled back"), ("resolved", "Stable")]
     with database.write_session() as session:
-        service.acknowledge(session, incident_id=incident_id, actor="bob")
+        flows.acknowledge(session, incident_id=incident_id, actor="bob")
     for status, message in steps:
         with database.write_session() as session:
-            service.change_status(
+            flows.change_status(
                 session, incident_id=incident_id, status=status, message=message, actor="bob"
             )
     with database.write_session() as session:
-        service.change_status(
+        flows.change_status(
             session, incident_id=incident_id, status="closed", message="Done", actor="carol"
         )
     with database.read_session() as session:
@@ -112,14 +113,14 @@ def test_reopen_clears_resolution_and_closed_is_final(
     incident_id = declare(database, default_policy)
     for status in ("resolved", "investigating", "resolved", "closed"):
         with database.write_session() as session:
-            service.change_status(
+            flows.change_status(
                 session, incident_id=incident_id, status=status, message=status, actor="a"
             )
     with database.read_session() as session:
         kinds = [e.kind for e in timeline.events(session, incident_id)]
     assert kinds.count("reopened") == 1
     with pytest.raises(IllegalTransition) as caught, database.write_session() as session:
-        service.change_status(
+        flows.change_status(
             session, incident_id=incident_id, status="investigating", message="again", actor="a"
         )
     assert caught.value.allowed == []
@@ -130,7 +131,7 @@ def test_a_backdated_status_cannot_precede_the_declaration(
 ) -> None:
     incident_id = declare(database, default_policy)
     with pytest.raises(InvalidInput) as caught, database.write_session() as session:
-        service.change_status(
+        flows.change_status(
             session,
             incident_id=incident_id,
             status="resolved",
@@ -146,12 +147,12 @@ def test_acknowledging_twice_is_a_conflict(
 ) -> None:
     incident_id = declare(database, default_policy)
     with database.write_session() as session:
-        service.acknowledge(session, incident_id=incident_id, actor="bob")
+        flows.acknowledge(session, incident_id=incident_id, actor="bob")
     with (
         pytest.raises(Conflict, match="already acknowledged by bob"),
         database.write_session() as s,
     ):
-        service.acknowledge(s, incident_id=incident_id, actor="carol")
+        flows.acknowledge(s, incident_id=incident_id, actor="carol")
 
 
 def test_severity_change_needs_a_known_severity_and_is_recorded_with_its_reason(
@@ -159,11 +160,11 @@ def test_severity_change_needs_a_known_severity_and_is_recorded_with_its_reason(
 ) -> None:
     incident_id = declare(database, default_policy)
     with database.write_session() as session:
-        service.change_severity(
+        flows.change_severity(
             session, incident_id=incident_id, severity="P0", reason="All regions", actor="a"
         )
     with pytest.raises(InvalidInput), database.write_session() as session:
-        service.change_severity(
+        flows.change_severity(
             session, incident_id=incident_id, severity="P9", reason="x", actor="a"
         )
     with database.read_session() as session:
@@ -180,20 +181,18 @@ def test_roles_come_from_the_policy(database: Database, default_policy: LoadedPo
     incident_id = declare(database, default_policy)
     role = default_policy.policy.role_ids()[0]
     with database.write_session() as session:
-        service.assign_role(session, incident_id=incident_id, role=role, assignee="dana", actor="a")
+        flows.assign_role(session, incident_id=incident_id, role=role, assignee="dana", actor="a")
     with database.read_session() as session:
         assert service.get(session, incident_id).roles == {role: "dana"}
     with pytest.raises(InvalidInput) as caught, database.write_session() as session:
-        service.assign_role(
-            session, incident_id=incident_id, role="wizard", assignee="x", actor="a"
-        )
+        flows.assign_role(session, incident_id=incident_id, role="wizard", assignee="x", actor="a")
     assert caught.value.allowed == default_policy.policy.role_ids()
 
 
 def test_notes_append_to_the_chain(database: Database, default_policy: LoadedPolicy) -> None:
     incident_id = declare(database, default_policy)
     with database.write_session() as session:
-        service.add_note(session, incident_id=incident_id, text="Paged the DBA", actor="a")
+        flows.add_note(session, incident_id=incident_id, text="Paged the DBA", actor="a")
     with database.read_session() as session:
         events = timeline.events(session, incident_id)
     assert events[1].prev_hash == events[0].hash

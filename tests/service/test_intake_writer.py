@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import event, func, select
 
 from tocsin.alerts import integrations
-from tocsin.alerts import writer as writer_module
 from tocsin.alerts.models import Alert
 from tocsin.alerts.normalized import AlertEvent, IncomingAlert, IngestResult
 from tocsin.alerts.ratelimit import TokenBuckets
 from tocsin.alerts.writer import IntakeWriter, Pending, RateLimited, UnknownKey
 from tocsin.db import Database
+from tocsin.flows.intake import deliver
 from tocsin.policy.loader import LoadedPolicy
 
 UNLIMITED = TokenBuckets(rate_per_second=1e9, burst=1e9)
@@ -77,7 +77,7 @@ def run_queued(writer: IntakeWriter, pending: list[Pending]) -> None:
 def test_waiting_deliveries_share_one_commit(
     database: Database, default_policy: LoadedPolicy, generic_key: str, commits: list[int]
 ) -> None:
-    writer = IntakeWriter(database, default_policy, UNLIMITED, threads=1)
+    writer = IntakeWriter(database, default_policy, UNLIMITED, store=deliver, threads=1)
     pending = [
         Pending(generic_key, "generic", [warning(f"host-{n}-{i}") for i in range(10)])
         for n in range(8)
@@ -95,17 +95,16 @@ def test_a_failing_delivery_leaves_nothing_and_spoils_no_other(
     generic_key: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real_ingest = writer_module.ingest
-
     def ingest_then_fail_for_poison(*args: object, **kwargs: object) -> IngestResult:
-        result = real_ingest(*args, **kwargs)  # type: ignore[arg-type]
+        result = deliver(*args, **kwargs)  # type: ignore[arg-type]
         alerts: list[IncomingAlert] = kwargs["alerts"]  # type: ignore[assignment]
         if any(a.dedup_key.startswith("poison") for a in alerts):
             raise ValueError("this delivery breaks after writing")
         return result
 
-    monkeypatch.setattr(writer_module, "ingest", ingest_then_fail_for_poison)
-    writer = IntakeWriter(database, default_policy, UNLIMITED, threads=1)
+    writer = IntakeWriter(
+        database, default_policy, UNLIMITED, store=ingest_then_fail_for_poison, threads=1
+    )
     good_before = Pending(generic_key, "generic", [warning("good-1")])
     poison = Pending(generic_key, "generic", [warning("poison-1"), warning("poison-2")])
     good_after = Pending(generic_key, "generic", [warning("good-2")])
@@ -121,7 +120,9 @@ def test_a_failing_delivery_leaves_nothing_and_spoils_no_other(
 def test_unknown_keys_and_rate_limits_are_answered_per_delivery(
     database: Database, default_policy: LoadedPolicy, generic_key: str
 ) -> None:
-    writer = IntakeWriter(database, default_policy, TokenBuckets(0.001, burst=1), threads=1)
+    writer = IntakeWriter(
+        database, default_policy, TokenBuckets(0.001, burst=1), store=deliver, threads=1
+    )
     allowed = Pending(generic_key, "generic", [warning("first")])
     throttled = Pending(generic_key, "generic", [warning("second")])
     unknown = Pending("no-such-key", "generic", [warning("third")])
@@ -139,7 +140,7 @@ def test_concurrent_senders_each_hear_their_own_committed_outcome(
     database: Database, default_policy: LoadedPolicy, generic_key: str
 ) -> None:
     """Many senders at once through submit(): every alert is stored once, repeats counted."""
-    writer = IntakeWriter(database, default_policy, UNLIMITED)
+    writer = IntakeWriter(database, default_policy, UNLIMITED, store=deliver)
 
     async def storm() -> list[IngestResult]:
         sends = [
@@ -162,7 +163,7 @@ def test_concurrent_senders_each_hear_their_own_committed_outcome(
 def test_stop_stores_what_is_queued_first(
     database: Database, default_policy: LoadedPolicy, generic_key: str
 ) -> None:
-    writer = IntakeWriter(database, default_policy, UNLIMITED, threads=1)
+    writer = IntakeWriter(database, default_policy, UNLIMITED, store=deliver, threads=1)
 
     async def send_then_stop() -> IngestResult:
         sending = asyncio.ensure_future(writer.submit(generic_key, "generic", [warning("last")]))

@@ -12,14 +12,9 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import tocsin.models  # noqa: F401  (every model module, so Base.metadata knows every table)
 from tocsin import migrate
-from tocsin.alerts import models as _alerts  # noqa: F401
 from tocsin.db import Base, Database
-
-# Import every model module so that Base.metadata knows every table.
-from tocsin.incidents import models as _incidents  # noqa: F401
-from tocsin.notify import models as _notify  # noqa: F401
-from tocsin.oncall import models as _oncall  # noqa: F401
 
 
 def _differences(database: Database) -> list[Any]:

@@ -10,8 +10,8 @@ import time_machine
 from sqlalchemy import select
 
 from tocsin.db import Database
-from tocsin.incidents import service as incidents
-from tocsin.incidents.clock_engine import ClockStep
+from tocsin.engine.steps import clock_step
+from tocsin.flows import incidents as flows
 from tocsin.incidents.service import Declaration
 from tocsin.notify.models import Notification
 from tocsin.oncall import service
@@ -84,7 +84,7 @@ def test_who_is_on_call_follows_the_rotation_and_overrides(database: Database) -
 def declare(database: Database, policy: LoadedPolicy, severity: str) -> str:
     with database.write_session() as session:
         declaration = Declaration(title="Checkout down", severity=severity, services=["checkout"])
-        return incidents.declare(session, loaded=policy, declaration=declaration, actor="ic").id
+        return flows.declare(session, loaded=policy, declaration=declaration, actor="ic").id
 
 
 def outbox(database: Database) -> list[tuple[str, str, str]]:
@@ -99,19 +99,19 @@ def test_a_paging_incident_pages_the_on_call_by_their_rules_and_ack_stops_the_re
     apply(database)
     with time_machine.travel(MONDAY, tick=False) as clock:
         incident_id = declare(database, default_policy, "P1")  # P1 pages
-        ClockStep().run_due(database)
+        clock_step().run_due(database)
         queued = outbox(database)
         # The runbook's 0-minute step and the pager policy's first step both reach bob;
         # the outbox bundles identical pages to one address into one message.
         assert {address for _, address, _ in queued} == {"http://127.0.0.1:9/bob"}
         assert all(status == "pending" for _, _, status in queued)
-        ClockStep().run_due(database)  # nothing doubles
+        clock_step().run_due(database)  # nothing doubles
         assert outbox(database) == queued
         clock.shift(timedelta(minutes=5))
         with database.write_session() as session:
-            incidents.acknowledge(session, incident_id=incident_id, actor="bob")
+            flows.acknowledge(session, incident_id=incident_id, actor="bob")
         clock.shift(timedelta(minutes=15))
-        ClockStep().run_due(database)
+        clock_step().run_due(database)
         keys = [key for key, _, _ in outbox(database)]
         assert not any(f"{incident_id}/page:1:2/" in key for key in keys)  # carol never paged
         assert {status for _, _, status in outbox(database)} <= {"pending", "cancelled"}
@@ -123,9 +123,9 @@ def test_nobody_unacknowledged_escalates_to_the_next_step(
     apply(database)
     with time_machine.travel(MONDAY, tick=False) as clock:
         incident_id = declare(database, default_policy, "P1")
-        ClockStep().run_due(database)
+        clock_step().run_due(database)
         clock.shift(timedelta(minutes=16))
-        ClockStep().run_due(database)
+        clock_step().run_due(database)
     keys = [key for key, _, _ in outbox(database)]
     assert f"{incident_id}/page:1:2/carol/0" in keys
 
@@ -138,7 +138,7 @@ def test_a_target_nobody_answers_for_is_recorded_not_dropped(
     with time_machine.travel(MONDAY, tick=False) as clock:
         incident_id = declare(database, default_policy, "P0")
         clock.shift(timedelta(minutes=31))
-        ClockStep().run_due(database)
+        clock_step().run_due(database)
     with database.read_session() as session:
         from tocsin.incidents import timeline
 

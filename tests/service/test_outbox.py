@@ -15,13 +15,15 @@ import time_machine
 from sqlalchemy import select, update
 
 from tocsin.db import Database
+from tocsin.engine.outbox import OutboxStep
 from tocsin.errors import InvalidInput
-from tocsin.incidents import service, timeline
+from tocsin.flows import incidents as flows
+from tocsin.incidents import timeline
 from tocsin.incidents.service import Declaration
 from tocsin.notify import outbox
 from tocsin.notify.channels import DeliveryError, Message, mask_address
 from tocsin.notify.models import Notification
-from tocsin.notify.outbox import MAX_ATTEMPTS, OutboxStep, backoff
+from tocsin.notify.outbox import MAX_ATTEMPTS, backoff
 from tocsin.oncall.models import ContactMethod, NotificationRule, Person
 from tocsin.policy.loader import LoadedPolicy
 
@@ -78,7 +80,7 @@ def step(recorder: Recorder) -> OutboxStep:
 def declare(database: Database, policy: LoadedPolicy, title: str = "Checkout down") -> str:
     with database.write_session() as session:
         declaration = Declaration(title=title, severity="P2")
-        return service.declare(session, loaded=policy, declaration=declaration, actor="ic").id
+        return flows.declare(session, loaded=policy, declaration=declaration, actor="ic").id
 
 
 def person(database: Database, handle: str, *methods: tuple[str, str, int]) -> Someone:
@@ -480,7 +482,7 @@ def test_a_page_failing_after_the_acknowledgement_is_not_retried(
 
     def acknowledged_during_the_send(message: Message) -> None:
         with database.write_session() as session:
-            service.acknowledge(session, incident_id=incident_id, actor="alice")
+            flows.acknowledge(session, incident_id=incident_id, actor="alice")
         raise DeliveryError("hooks.example.com answered 502 Bad Gateway")
 
     OutboxStep(deliver=acknowledged_during_the_send).run_due(database)

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import time_machine
 
 from tocsin.db import Database
-from tocsin.incidents import service
-from tocsin.incidents.clock_engine import ClockStep
+from tocsin.engine.steps import clock_step
+from tocsin.flows import incidents as flows
 from tocsin.incidents.clocks import all_clocks
 from tocsin.incidents.service import Declaration
 from tocsin.policy.loader import LoadedPolicy, load_policy, load_policy_text
@@ -23,7 +23,7 @@ def latest(database: Database, incident_id: str) -> dict[str, tuple[str, datetim
 def declare(database: Database, loaded: LoadedPolicy, severity: str, **fields: object) -> str:
     with database.write_session() as session:
         declaration = Declaration(title="Scenario", severity=severity, **fields)  # type: ignore[arg-type]
-        return service.declare(session, loaded=loaded, declaration=declaration, actor="ic").id
+        return flows.declare(session, loaded=loaded, declaration=declaration, actor="ic").id
 
 
 def test_journey_2_a_personal_data_breach_under_proofkit(database: Database) -> None:
@@ -36,7 +36,7 @@ def test_journey_2_a_personal_data_breach_under_proofkit(database: Database) -> 
         assert clocks["comms:extended"] == ("pending", start + timedelta(minutes=30))
         clock.shift(timedelta(minutes=30))
         with database.write_session() as session:
-            service.set_flags(
+            flows.set_flags(
                 session,
                 incident_id=incident_id,
                 actor="security",
@@ -46,11 +46,11 @@ def test_journey_2_a_personal_data_breach_under_proofkit(database: Database) -> 
         clocks = latest(database, incident_id)
         assert clocks["regulatory:gdpr"] == ("pending", datetime(2026, 11, 26, 9, 12, tzinfo=UTC))
         assert "regulatory:fda" not in clocks  # not device-related
-        ClockStep().run_due(database)
+        clock_step().run_due(database)
         assert latest(database, incident_id)["comms:extended"][0] == "breached"
         clock.shift(timedelta(hours=2))
         with database.write_session() as session:
-            service.change_status(
+            flows.change_status(
                 session, incident_id=incident_id, status="resolved", message="Contained", actor="ic"
             )
         resolved_at = start + timedelta(hours=2, minutes=30)
@@ -71,7 +71,7 @@ def test_journey_3_rastups_reversed_ladder(database: Database) -> None:
         assert clocks["update"] == ("pending", friday + timedelta(minutes=30))
         assert "resolve" not in latest(database, sev0)
         with database.write_session() as session:
-            service.change_status(
+            flows.change_status(
                 session, incident_id=sev3, status="resolved", message="ok", actor="ic"
             )
     # 5 business days from Friday 15:00: skips the weekend -> Friday 27th 15:00.
@@ -86,7 +86,7 @@ def test_journey_3_with_a_holiday_in_the_policy_calendar(database: Database) -> 
     with time_machine.travel(friday, tick=False):
         incident_id = declare(database, loaded, "SEV3")
         with database.write_session() as session:
-            service.change_status(
+            flows.change_status(
                 session, incident_id=incident_id, status="resolved", message="ok", actor="ic"
             )
     assert latest(database, incident_id)["review"][1] == datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
@@ -109,5 +109,5 @@ def test_journey_4_a_quiet_friday_under_maxai(database: Database) -> None:
         monday_9am = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
         assert latest(database, incident_id)["acknowledge"] == ("pending", monday_9am)
         clock.shift(timedelta(hours=14))  # Saturday 06:00: nothing is due overnight
-        ClockStep().run_due(database)
+        clock_step().run_due(database)
         assert latest(database, incident_id)["acknowledge"][0] == "pending"

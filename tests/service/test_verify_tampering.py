@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from tocsin.cli import app
 from tocsin.db import Database
-from tocsin.incidents import service
+from tocsin.flows import incidents as flows
 from tocsin.incidents.service import Declaration
 from tocsin.policy.loader import LoadedPolicy
 
@@ -16,14 +16,14 @@ from tocsin.policy.loader import LoadedPolicy
 @pytest.fixture
 def incident_with_notes(database: Database, default_policy: LoadedPolicy) -> str:
     with database.write_session() as session:
-        incident = service.declare(
+        incident = flows.declare(
             session,
             loaded=default_policy,
             declaration=Declaration(title="Disk full", severity="P0"),
             actor="alice",
         )
         for n in range(1, 5):
-            service.add_note(session, incident_id=incident.id, text=f"step {n}", actor="alice")
+            flows.add_note(session, incident_id=incident.id, text=f"step {n}", actor="alice")
         return incident.id
 
 

@@ -1,5 +1,9 @@
 """Heartbeats: a job pings Tocsin every interval; a missed ping (interval + grace) opens an
-alert, routed like any other, and the next ping resolves it."""
+alert, routed like any other, and the next ping resolves it.
+
+This module knows the heartbeat's own bookkeeping; the alerts it yields are delivered by
+tocsin.flows.intake (a ping) and the engine's heartbeat step (a miss).
+"""
 
 from __future__ import annotations
 
@@ -8,25 +12,21 @@ from datetime import datetime
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from tocsin.alerts.ingest import Delivery, ingest
 from tocsin.alerts.integrations import heartbeat_due
 from tocsin.alerts.models import Integration
-from tocsin.alerts.normalized import AlertEvent, IncomingAlert, IngestResult
-from tocsin.db import Database
+from tocsin.alerts.normalized import AlertEvent, IncomingAlert
 from tocsin.incidents.chain import format_instant
-from tocsin.policy.loader import LoadedPolicy
 from tocsin.timesource import as_utc, now
 
 MISSED = "heartbeat-missed"
 BATCH = 100
 
 
-def ping(session: Session, *, integration: Integration, loaded: LoadedPolicy) -> IngestResult:
-    """Record a ping; resolve the missed-heartbeat alert if one is open."""
+def record_ping(integration: Integration) -> IncomingAlert:
+    """Note the ping and re-arm the deadline; returns the resolve for the missed alert."""
     integration.last_ping_at = now()
     integration.heartbeat_due_at = heartbeat_due(integration)
-    resolve = IncomingAlert(dedup_key=MISSED, event=AlertEvent.RESOLVE)
-    return ingest(session, delivery=Delivery(integration, loaded), alerts=[resolve])
+    return IncomingAlert(dedup_key=MISSED, event=AlertEvent.RESOLVE)
 
 
 def missed_alert(integration: Integration) -> IncomingAlert:
@@ -45,41 +45,29 @@ def missed_alert(integration: Integration) -> IncomingAlert:
     )
 
 
-class HeartbeatStep:
-    """Engine step: open an alert for every heartbeat whose ping is overdue, once per miss."""
+def overdue(session: Session, at: datetime) -> list[int]:
+    """Ids of heartbeats whose ping is overdue at `at`, a batch at a time."""
+    return list(session.scalars(_due_query(at).limit(BATCH)))
 
-    name = "heartbeats"
 
-    def __init__(self, loaded: LoadedPolicy) -> None:
-        self.loaded = loaded
+def claim_miss(session: Session, integration_id: int, at: datetime) -> Integration | None:
+    """Lock an overdue heartbeat and disarm it until the next ping (once per miss); None if
+    it was pinged meanwhile or another engine has it."""
+    query = _due_query(at).where(Integration.id == integration_id)
+    locked = session.scalar(
+        select(Integration).where(Integration.id.in_(query)).with_for_update(skip_locked=True)
+    )
+    if locked is not None:
+        locked.heartbeat_due_at = None
+    return locked
 
-    def run_due(self, database: Database) -> int:
-        at = now()
-        with database.read_session() as session:
-            ids = list(session.scalars(_due_query(at).limit(BATCH)))
-        return sum(self._miss(database, integration_id, at) for integration_id in ids)
 
-    def _miss(self, database: Database, integration_id: int, at: datetime) -> int:
-        with database.write_session() as session:
-            query = _due_query(at).where(Integration.id == integration_id)
-            locked = session.scalar(
-                select(Integration)
-                .where(Integration.id.in_(query))
-                .with_for_update(skip_locked=True)
-            )
-            if locked is None:
-                return 0  # pinged meanwhile, or another engine has it
-            locked.heartbeat_due_at = None  # re-armed by the next ping
-            ingest(session, delivery=Delivery(locked, self.loaded), alerts=[missed_alert(locked)])
-            return 1
-
-    def next_due(self, database: Database) -> datetime | None:
-        with database.read_session() as session:
-            query = select(Integration.heartbeat_due_at).where(
-                Integration.heartbeat_due_at.is_not(None), Integration.deleted_at.is_(None)
-            )
-            value = session.scalar(query.order_by(Integration.heartbeat_due_at).limit(1))
-        return as_utc(value) if value else None
+def next_due(session: Session) -> datetime | None:
+    query = select(Integration.heartbeat_due_at).where(
+        Integration.heartbeat_due_at.is_not(None), Integration.deleted_at.is_(None)
+    )
+    value = session.scalar(query.order_by(Integration.heartbeat_due_at).limit(1))
+    return as_utc(value) if value else None
 
 
 def _due_query(at: datetime) -> Select[int]:

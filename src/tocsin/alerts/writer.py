@@ -19,14 +19,16 @@ import logging
 import os
 import queue
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tocsin.alerts import integrations
-from tocsin.alerts.ingest import Delivery, ingest
+from tocsin.alerts.ingest import Delivery
 from tocsin.alerts.models import Integration
 from tocsin.alerts.normalized import IncomingAlert, IngestResult
 from tocsin.alerts.ratelimit import TokenBuckets
@@ -37,6 +39,15 @@ log = logging.getLogger(__name__)
 
 RETRIES = 3  # a PostgreSQL deadlock victim is retried; nothing of it was committed
 MAX_ALERTS_PER_GROUP = 5_000  # bounds one transaction's length, and so every sender's wait
+
+
+class Store(Protocol):
+    """Stores one delivery in the caller's transaction: tocsin.flows.intake.deliver, which
+    also opens and tells incidents. Passed in, because that flow is a layer above alerts."""
+
+    def __call__(
+        self, session: Session, *, delivery: Delivery, alerts: Sequence[IncomingAlert]
+    ) -> IngestResult: ...
 
 
 class UnknownKey(Exception):
@@ -61,9 +72,11 @@ class IntakeWriter:
         database: Database,
         policy: LoadedPolicy,
         limiter: TokenBuckets,
+        store: Store,
         threads: int | None = None,
     ) -> None:
         self.database, self.policy, self.limiter = database, policy, limiter
+        self.store = store
         self.threads = threads or _default_threads(database)
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
@@ -158,7 +171,7 @@ class IntakeWriter:
         delivery = Delivery(integration=integration, loaded=self.policy)
         savepoint = session.begin_nested()
         try:
-            result = ingest(session, delivery=delivery, alerts=pending.alerts)
+            result = self.store(session, delivery=delivery, alerts=pending.alerts)
         except Exception as exc:
             if isinstance(exc, DBAPIError) and is_retryable(exc):
                 raise  # the whole group is retried

@@ -2,9 +2,18 @@
 
 Every timer lives in the database; the loop only asks "what is due?" and acts on it, so a
 restart (or a second engine) picks up exactly where the last one stopped. Each step is a
-module with a name and `run_due(database) -> int` that claims and settles due rows in its own
-short transactions. A failing step is logged and retried on the next tick; it never stops the
-others.
+module with a name and `run_due(database, deadline) -> int` that claims and settles due rows
+in its own short transactions (the steps are listed in tocsin.engine.steps). A failing step
+is logged and retried on the next tick; it never stops the others.
+
+Guards, as GoAlert's engine has them:
+- each pass of a step has a time limit (`STEP_LIMIT_S`): the step stops taking new work once
+  its deadline passes and leaves the rest for the next pass;
+- a watchdog thread logs "engine possibly stuck" with the step's name when a pass runs well
+  past its limit (a hung database call, a channel that ignores its timeout);
+- an engine whose code does not match the database schema (a rolling upgrade migrated the
+  database to a revision this code does not know, or this code is newer than the database)
+  processes nothing and says so, until the two match again.
 
 A tick takes turns: one pass of each step, again and again until none has anything left. So
 in a storm the outbox sends the first pages while the clocks step is still firing the rest,
@@ -22,24 +31,33 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import FrameType
 from typing import Protocol
 
-from tocsin.db import Database
-from tocsin.engine import wakeup
+from tocsin import migrate
+from tocsin.db import Database, wakeup
+from tocsin.engine.status import StatusRecorder
 from tocsin.timesource import now
 
 log = logging.getLogger("tocsin.engine")
+
+STEP_LIMIT_S = 10.0  # one pass of one step; the rest waits for the next pass
+STUCK_AFTER_S = 30.0  # a pass this far past its limit is reported as possibly stuck
+SCHEMA_CHECK_EVERY_S = 30.0
+
+# Why the engine must not process now (the schema does not match its code), or None.
+SchemaCheck = Callable[[], str | None]
 
 
 class EngineStep(Protocol):
     name: str
 
-    def run_due(self, database: Database) -> int:
-        """Act on everything due now; return how many items were handled."""
+    def run_due(self, database: Database, deadline: float | None = None) -> int:
+        """Act on what is due now, taking no new work after `deadline` (time.monotonic());
+        return how many items were handled."""
         ...
 
     def next_due(self, database: Database) -> datetime | None:
@@ -54,15 +72,80 @@ class TickReport:
     seconds: float
 
 
+def schema_check(database: Database) -> SchemaCheck:
+    """The engine's guard for rolling upgrades: the database's revision must be this code's."""
+
+    def check() -> str | None:
+        current, head = migrate.current_revision(database.url), migrate.head_revision(database.url)
+        if current == head:
+            return None
+        return (
+            f"database schema is at revision {current}, this engine's code expects {head}: "
+            "processing nothing until they match (upgrade the code, or run `tocsin db upgrade`)"
+        )
+
+    return check
+
+
+class Watchdog:
+    """Remembers which step is running since when; a thread reports a pass that overruns."""
+
+    def __init__(self, stuck_after: float) -> None:
+        self.stuck_after = stuck_after
+        self._running: tuple[str, float] | None = None
+        self._reported: tuple[str, float] | None = None
+        self._lock = threading.Lock()
+
+    def started(self, name: str) -> None:
+        with self._lock:
+            self._running = (name, time.monotonic())
+
+    def finished(self) -> None:
+        with self._lock:
+            self._running = None
+
+    def check(self) -> str | None:
+        """The warning to log now, once per overrunning pass."""
+        with self._lock:
+            running = self._running
+            if running is None or running == self._reported:
+                return None
+            name, since = running
+            elapsed = time.monotonic() - since
+            if elapsed < self.stuck_after:
+                return None
+            self._reported = running
+        return f"engine possibly stuck: step {name} has been running for {elapsed:.0f} s"
+
+    def watch(self, stopping: threading.Event) -> None:
+        while not stopping.wait(1.0):
+            warning = self.check()
+            if warning:
+                log.warning(warning)
+
+
 class Engine:
     def __init__(
-        self, database: Database, steps: Sequence[EngineStep], *, max_sleep: float = 1.0
+        self,
+        database: Database,
+        steps: Sequence[EngineStep],
+        *,
+        max_sleep: float = 1.0,
+        step_limit: float = STEP_LIMIT_S,
+        schema: SchemaCheck | None = None,
     ) -> None:
         self.database = database
         self.steps = list(steps)
         self.max_sleep = max_sleep
+        self.step_limit = step_limit
+        self.schema = schema or schema_check(database)
+        self.status = StatusRecorder(database)
+        self.watchdog = Watchdog(step_limit + STUCK_AFTER_S)
         self.stopping = threading.Event()
         self.last_tick_at: float | None = None
+        self.passes = 0  # completed ticks, for whoever waits on the engine (tests, health)
+        self.paused: str | None = None  # why the engine is not processing, if it is not
+        self._schema_checked_at: float | None = None
 
     def tick(self, max_rounds: int = 100) -> TickReport:
         """Run the steps in turn, one pass each per round, until none has anything left.
@@ -73,6 +156,9 @@ class Engine:
         started = time.monotonic()
         handled = {step.name: 0 for step in self.steps}
         failed: dict[str, str] = {}
+        if self._schema_mismatch():
+            self.last_tick_at = time.monotonic()
+            return TickReport({}, {}, self.last_tick_at - started)
         busy = list(self.steps)
         for _ in range(max_rounds):
             busy = [step for step in busy if self._pass(step, handled, failed)]
@@ -81,18 +167,40 @@ class Engine:
         for name in failed:
             handled.pop(name, None)
         self.last_tick_at = time.monotonic()
+        self.passes += 1
         return TickReport(handled, failed, self.last_tick_at - started)
+
+    def _schema_mismatch(self) -> bool:
+        """Look at the schema at start and every SCHEMA_CHECK_EVERY_S; True while it differs."""
+        at = time.monotonic()
+        checked = self._schema_checked_at
+        if checked is None or at - checked >= SCHEMA_CHECK_EVERY_S:
+            self._schema_checked_at = at
+            try:
+                problem = self.schema()
+            except Exception as exc:  # the database is down: the steps will say so themselves
+                log.warning("engine could not read the schema revision: %s", exc)
+                problem = None
+            if problem and problem != self.paused:
+                log.error(problem)
+            elif self.paused and not problem:
+                log.info("database schema matches this engine's code again; processing")
+            self.paused = problem
+        return self.paused is not None
 
     def _pass(self, step: EngineStep, handled: dict[str, int], failed: dict[str, str]) -> bool:
         """One run of `step`; True if it found something to do (it may have more)."""
         if self.stopping.is_set():
             return False
+        self.watchdog.started(step.name)
         try:
-            count = step.run_due(self.database)
+            count = step.run_due(self.database, time.monotonic() + self.step_limit)
         except Exception as exc:  # one broken step must not stop the others
             log.exception("engine step %s failed; retrying next tick", step.name)
             failed[step.name] = repr(exc)
             return False
+        finally:
+            self.watchdog.finished()
         handled[step.name] += count
         return count > 0
 
@@ -108,9 +216,13 @@ class Engine:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._terminate)
         log.info("engine started with steps: %s", ", ".join(s.name for s in self.steps))
+        threading.Thread(
+            target=self.watchdog.watch, args=(self.stopping,), name="tocsin-watchdog", daemon=True
+        ).start()
         while not self.stopping.is_set():
             seen = wakeup.generation()  # work committed after this is worth another look
             self.tick()
+            self.status.record(self.passes, self.paused)
             try:
                 delay = self.seconds_until_next()
             except Exception:

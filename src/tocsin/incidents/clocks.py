@@ -24,12 +24,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tocsin.db import wakeup
 from tocsin.errors import Conflict, NotFound
 from tocsin.incidents import timeline
 from tocsin.incidents.chain import format_instant
 from tocsin.incidents.models import Clock, Incident
 from tocsin.incidents.schemas import ClockOut
 from tocsin.policy import registry
+from tocsin.policy.clock_kinds import (
+    ESCALATION,
+    RESOLVE,
+    REVIEW,
+    UPDATE,
+    OnDue,
+    kind_of,
+    regulatory_kind,
+)
 from tocsin.policy.deadlines import (
     PlannedClock,
     plan_incident_clocks,
@@ -41,8 +51,9 @@ from tocsin.policy.loader import LoadedPolicy
 from tocsin.timesource import now
 
 ENGINE_ACTOR = "tocsin"
-# Kinds replanned when the severity changes (regulatory and review clocks do not depend on it).
-SEVERITY_KINDS = ("acknowledge", "update", "resolve", "escalation", "comms")
+SUBJECT = "incident"
+# A reopened incident owes updates and a resolution again (not a second acknowledgement).
+REOPEN_KINDS = (UPDATE.key, RESOLVE.key)
 WARN_SHARE = 0.2
 WARN_MIN, WARN_MAX = timedelta(minutes=1), timedelta(hours=4)
 
@@ -59,10 +70,12 @@ def warning_lead(span: timedelta) -> timedelta | None:
 
 
 def _to_row(incident: Incident, planned: PlannedClock, starts_at: datetime) -> Clock:
-    # Escalation steps fire rather than fall due, so there is nothing to warn about.
-    lead = None if planned.kind == "escalation" else warning_lead(planned.due_at - starts_at)
+    warns = kind_of(planned.kind).warns
+    lead = warning_lead(planned.due_at - starts_at) if warns else None
     warn_at = planned.due_at - lead if lead else None
     return Clock(
+        subject_type=SUBJECT,
+        subject_id=incident.id,
         incident_id=incident.id,
         kind=planned.kind,
         key=planned.key,
@@ -78,15 +91,14 @@ def _to_row(incident: Incident, planned: PlannedClock, starts_at: datetime) -> C
     )
 
 
-def _start(
+def start(
     session: Session, incident: Incident, planned: Iterable[PlannedClock], starts_at: datetime
 ) -> list[Clock]:
+    """Start planned clocks on an incident; the engine looks again once this commits."""
     rows = [_to_row(incident, p, starts_at) for p in planned]
     session.add_all(rows)
     session.flush()
     if rows:
-        from tocsin.engine import wakeup
-
         wakeup.after_commit(session)
     return rows
 
@@ -166,9 +178,9 @@ def _stop(session: Session, incident: Incident, event: str, at: datetime, actor:
     steps that have not fired yet are no longer needed.
     """
     waiting = [c for c in pending(session, incident.id) if c.stop_on == event]
-    steps = [c for c in waiting if c.kind == "escalation"]
+    steps = [c for c in waiting if kind_of(c.kind).on_due is OnDue.FIRE]
     for clock in waiting:
-        if clock.kind != "escalation":
+        if clock not in steps:
             state = "met" if at <= clock.due_at else "breached"
             settle(session, incident=incident, clock=clock, state=state, at=at, actor=actor)
     _cancel(session, incident, steps, f"incident {event}", actor)
@@ -179,23 +191,12 @@ def _policy(session: Session, incident: Incident) -> LoadedPolicy:
 
 
 def on_declared(session: Session, *, incident: Incident, loaded: LoadedPolicy) -> None:
-    policy = loaded.policy
-    start = incident.declared_at
-    planned = plan_incident_clocks(policy, incident.severity, start)
-    planned += _regulatory(loaded, incident, aware_at=start)
-    planned += _paging(session, incident, loaded, start)
-    _start(session, incident, planned, start)
-
-
-def _paging(
-    session: Session, incident: Incident, loaded: LoadedPolicy, start: datetime
-) -> list[PlannedClock]:
-    """A severity that pages runs the service's escalation policy until acknowledged."""
-    if not loaded.policy.severity(incident.severity).pages:
-        return []
-    from tocsin.oncall import paging  # imported here: paging depends on incidents
-
-    return paging.policy_step_clocks(session, incident, start)
+    """Start the clocks the policy sets from the declaration (the escalation policy's paging
+    steps are on-call's, started by tocsin.flows.incidents.declare)."""
+    at = incident.declared_at
+    planned = plan_incident_clocks(loaded.policy, incident.severity, at)
+    planned += _regulatory(loaded, incident, aware_at=at)
+    start(session, incident, planned, at)
 
 
 def _regulatory(loaded: LoadedPolicy, incident: Incident, aware_at: datetime) -> list[PlannedClock]:
@@ -208,7 +209,7 @@ def _regulatory(loaded: LoadedPolicy, incident: Incident, aware_at: datetime) ->
         severity_id=incident.severity,
         aware_at=aware_at,
     )
-    regimes = {f"regulatory:{r.id}": r for r in loaded.policy.regulatory}
+    regimes = {regulatory_kind(r.id): r for r in loaded.policy.regulatory}
     calendar = loaded.policy.calendar()
     return [
         replace(p, due_at=calendar.add(incident.declared_at, regime.within))
@@ -219,18 +220,15 @@ def _regulatory(loaded: LoadedPolicy, incident: Incident, aware_at: datetime) ->
 
 
 def on_acknowledged(session: Session, *, incident: Incident) -> None:
-    """Stops escalation for everyone: pending steps and not-yet-sent delayed pages."""
+    """Meets the acknowledge clock and stops the escalation steps waiting for it."""
     assert incident.acknowledged_at is not None
     actor = incident.acknowledged_by or ENGINE_ACTOR
     _stop(session, incident, "acknowledged", incident.acknowledged_at, actor)
-    from tocsin.notify import outbox  # imported here: the outbox depends on incidents
-
-    outbox.cancel_pending(session, incident_id=incident.id, purpose="page")
 
 
 def escalate_now(session: Session, *, incident: Incident, actor: str) -> Clock:
     """Bring the next pending escalation step forward to now."""
-    steps = [c for c in pending(session, incident.id) if c.kind == "escalation"]
+    steps = [c for c in pending(session, incident.id) if ESCALATION.covers(c.kind)]
     if not steps:
         raise Conflict(f"{incident.id} has no pending escalation step", field="id")
     step = min(steps, key=lambda c: (c.due_at, c.id))
@@ -244,8 +242,6 @@ def escalate_now(session: Session, *, incident: Incident, actor: str) -> Clock:
         at=at,
         data={"key": step.key, "label": step.label},
     )
-    from tocsin.engine import wakeup
-
     wakeup.after_commit(session)
     return step
 
@@ -261,18 +257,18 @@ def _on_resolved(session: Session, incident: Incident, at: datetime) -> None:
     """1. Meet (or breach) the resolve clock. 2. Cancel what only a live incident needs.
     3. Start the review clock if the severity requires a review."""
     _stop(session, incident, "resolved", at, ENGINE_ACTOR)
-    live = [c for c in pending(session, incident.id) if c.kind in SEVERITY_KINDS]
+    live = [c for c in pending(session, incident.id) if kind_of(c.kind).ends_with_incident]
     _cancel(session, incident, live, "incident resolved", ENGINE_ACTOR)
     review = plan_review_clock(_policy(session, incident).policy, incident.severity, at)
     if review is not None:
-        _start(session, incident, [review], at)
+        start(session, incident, [review], at)
 
 
 def _on_reopened(session: Session, incident: Incident, at: datetime) -> None:
-    reviews = [c for c in pending(session, incident.id) if c.kind == "review"]
+    reviews = [c for c in pending(session, incident.id) if REVIEW.covers(c.kind)]
     _cancel(session, incident, reviews, "incident reopened", ENGINE_ACTOR)
     planned = plan_incident_clocks(_policy(session, incident).policy, incident.severity, at)
-    _start(session, incident, [p for p in planned if p.kind in ("update", "resolve")], at)
+    start(session, incident, [p for p in planned if p.kind in REOPEN_KINDS], at)
 
 
 def on_severity_changed(session: Session, *, incident: Incident, loaded: LoadedPolicy) -> None:
@@ -280,7 +276,7 @@ def on_severity_changed(session: Session, *, incident: Incident, loaded: LoadedP
     if incident.resolved_at is not None:
         _replan_review(session, incident, loaded)
         return
-    old = [c for c in pending(session, incident.id) if c.kind in SEVERITY_KINDS]
+    old = [c for c in pending(session, incident.id) if kind_of(c.kind).replanned_on_severity]
     _cancel(session, incident, old, f"severity changed to {incident.severity}", ENGINE_ACTOR)
     settled_keys = {c.key for c in all_clocks(session, incident.id) if c.state != "cancelled"}
     planned = [
@@ -289,16 +285,16 @@ def on_severity_changed(session: Session, *, incident: Incident, loaded: LoadedP
         if p.key not in settled_keys
         and not (p.stop_on == "acknowledged" and incident.acknowledged_at is not None)
     ]
-    _start(session, incident, planned, at)
+    start(session, incident, planned, at)
 
 
 def _replan_review(session: Session, incident: Incident, loaded: LoadedPolicy) -> None:
-    reviews = [c for c in pending(session, incident.id) if c.kind == "review"]
+    reviews = [c for c in pending(session, incident.id) if REVIEW.covers(c.kind)]
     _cancel(session, incident, reviews, f"severity changed to {incident.severity}", ENGINE_ACTOR)
     assert incident.resolved_at is not None
     review = plan_review_clock(loaded.policy, incident.severity, incident.resolved_at)
     if review is not None:
-        _start(session, incident, [review], incident.resolved_at)
+        start(session, incident, [review], incident.resolved_at)
 
 
 def on_update_published(session: Session, *, incident: Incident, at: datetime, actor: str) -> None:
@@ -307,7 +303,7 @@ def on_update_published(session: Session, *, incident: Incident, at: datetime, a
     if incident.resolved_at is None:
         follow_up = plan_update_clock(_policy(session, incident).policy, incident.severity, at)
         if follow_up is not None:
-            _start(session, incident, [follow_up], at)
+            start(session, incident, [follow_up], at)
 
 
 def on_flags_changed(session: Session, *, incident: Incident, aware_at: datetime) -> list[Clock]:
@@ -315,7 +311,7 @@ def on_flags_changed(session: Session, *, incident: Incident, aware_at: datetime
     known = {c.key for c in all_clocks(session, incident.id)}
     loaded = _policy(session, incident)
     planned = [p for p in _regulatory(loaded, incident, aware_at) if p.key not in known]
-    return _start(session, incident, planned, aware_at)
+    return start(session, incident, planned, aware_at)
 
 
 def complete(session: Session, *, incident: Incident, key: str, actor: str, note: str) -> Clock:

@@ -72,7 +72,10 @@ class TimelineEvent(Base):
 
 
 class Clock(Base):
-    """A deadline the policy attaches to an incident.
+    """A deadline, about a subject: an incident today; a review, an action item, a notice,
+    a drill or a maintenance window as those domains arrive (tocsin.policy.clock_kinds says
+    which kind belongs to which subject). `incident_id` is set when the clock is part of an
+    incident's record: its settlement is an event on that incident's timeline.
 
     `next_check_at` is when the engine must next look at it: the warning time until the
     warning is recorded, then the due time. Only pending clocks are indexed, so a tick costs
@@ -82,7 +85,11 @@ class Clock(Base):
     __tablename__ = "clocks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), index=True)
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    incident_id: Mapped[str | None] = mapped_column(
+        ForeignKey("incidents.id"), nullable=True, index=True
+    )
     kind: Mapped[str] = mapped_column(String(80))
     key: Mapped[str] = mapped_column(String(120))
     action: Mapped[str] = mapped_column(String(20))
@@ -105,10 +112,12 @@ class Clock(Base):
             postgresql_where=text("state = 'pending'"),
             sqlite_where=text("state = 'pending'"),
         ),
-        # At most one live clock per key: "update" re-arms by settling the old one first.
+        # At most one live clock per key and subject: "update" re-arms by settling the old one
+        # first.
         Index(
             "uq_clocks_pending_key",
-            "incident_id",
+            "subject_type",
+            "subject_id",
             "key",
             unique=True,
             postgresql_where=text("state = 'pending'"),

@@ -9,13 +9,13 @@ step, so a crash or a second engine can neither lose nor double a page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.alerts.models import Alert
 from tocsin.incidents import timeline
 from tocsin.incidents.models import Clock, Incident
 from tocsin.notify import acklinks, outbox
@@ -31,9 +31,14 @@ from tocsin.oncall.models import (
 from tocsin.oncall.rotation import on_call_at
 from tocsin.oncall.service import spec_of
 from tocsin.policy import registry
+from tocsin.policy.clock_kinds import ESCALATION
 from tocsin.policy.deadlines import PlannedClock
 
 ENGINE_ACTOR = "tocsin"
+
+# The lines a page shows about the incident's alerts ("  - Disk full (critical, x3)"): the
+# alerts are another domain's, so whoever wires paging up passes this in.
+AlertLines = Callable[[Session, str], list[str]]
 
 
 def escalation_policy_for(session: Session, incident: Incident) -> EscalationPolicy | None:
@@ -59,7 +64,7 @@ def policy_step_clocks(session: Session, incident: Incident, start: datetime) ->
             targets = tuple(step["targets"])
             planned.append(
                 PlannedClock(
-                    kind="escalation",
+                    kind=ESCALATION.key,
                     key=f"page:{loop + 1}:{number}",
                     due_at=start + loop * cycle + timedelta(seconds=step["after_s"]),
                     action="escalate",
@@ -127,7 +132,13 @@ def reach(session: Session, incident: Incident, targets: list[str], at: datetime
 
 
 def page(
-    session: Session, *, incident: Incident, clock: Clock, at: datetime, base_url: str
+    session: Session,
+    *,
+    incident: Incident,
+    clock: Clock,
+    at: datetime,
+    base_url: str,
+    alert_lines: AlertLines,
 ) -> None:
     """Queue one message per notification rule for everyone the step reaches, and record it."""
     found = reach(session, incident, list(clock.targets), at)
@@ -137,7 +148,8 @@ def page(
         if not rules:
             found.problems.append(f"{person.handle} has no notification rules")
             continue
-        queued += _queue_person(session, incident, clock, person, rules, at, base_url)
+        text = _text_for(session, incident, person, base_url, alert_lines)
+        queued += _queue_person(session, incident, clock, person, rules, at, text)
     timeline.append(
         session,
         incident=incident,
@@ -163,6 +175,23 @@ def _rules(session: Session, person: Person) -> list[tuple[NotificationRule, Con
     return [(rule, method) for rule, method in rows]
 
 
+@dataclass(frozen=True)
+class PageText:
+    subject: str
+    body: str
+    ack_url: str
+
+
+def _text_for(
+    session: Session, incident: Incident, person: Person, base_url: str, alert_lines: AlertLines
+) -> PageText:
+    """The page for one person, with their own signed acknowledge link."""
+    token = acklinks.make_token(session, incident_id=incident.id, person=person.handle)
+    link = f"{base_url.rstrip('/')}/ack/{token}"
+    subject, body = page_text(session, incident, link, alert_lines(session, incident.id))
+    return PageText(subject, body, link)
+
+
 def _queue_person(
     session: Session,
     incident: Incident,
@@ -170,12 +199,9 @@ def _queue_person(
     person: Person,
     rules: list[tuple[NotificationRule, ContactMethod]],
     at: datetime,
-    base_url: str,
+    text: PageText,
 ) -> int:
     """One outbox row per rule, keyed (incident, step, person, rule): queued once, ever."""
-    token = acklinks.make_token(session, incident_id=incident.id, person=person.handle)
-    link = f"{base_url.rstrip('/')}/ack/{token}"
-    subject, body = page_text(session, incident, link)
     queued = 0
     for rule, method in rules:
         created = outbox.enqueue(
@@ -184,13 +210,13 @@ def _queue_person(
             purpose="page",
             channel=method.kind,
             address=method.address,
-            subject=subject,
-            body=body,
+            subject=text.subject,
+            body=text.body,
             data={
                 "incident_id": incident.id,
                 "severity": incident.severity,
                 "title": incident.title,
-                "ack_url": link,
+                "ack_url": text.ack_url,
                 "step": clock.key,
                 "person": person.handle,
             },
@@ -204,20 +230,17 @@ def _queue_person(
     return queued
 
 
-def page_text(session: Session, incident: Incident, ack_url: str) -> tuple[str, str]:
+def page_text(
+    session: Session, incident: Incident, ack_url: str, alerts: list[str]
+) -> tuple[str, str]:
     """What the person woken at 3 a.m. reads: what, how bad, the alerts, the runbook, the link."""
-    alerts = list(
-        session.scalars(
-            select(Alert).where(Alert.incident_id == incident.id).order_by(Alert.id).limit(5)
-        )
-    )
     subject = f"[{incident.severity}] {incident.id}: {incident.title}"
     lines = [subject, "", incident.summary or "", f"Status: {incident.status}"]
     if incident.services:
         lines.append(f"Services: {', '.join(incident.services)}")
     if alerts:
         lines.append("Alerts:")
-        lines += [f"  - {a.summary} ({a.source_severity or 'unknown'}, x{a.count})" for a in alerts]
+        lines += alerts
     lines += _runbook_lines(session, incident)
     lines += ["", f"Acknowledge (stops escalation): {ack_url}"]
     return subject, "\n".join(lines)

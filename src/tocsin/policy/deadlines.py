@@ -15,6 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from tocsin.policy.clock_kinds import (
+    ACKNOWLEDGE,
+    COMMS,
+    ESCALATION,
+    RESOLVE,
+    REVIEW,
+    UPDATE,
+    regulatory_kind,
+)
 from tocsin.policy.durations import Duration, DurationKind
 from tocsin.policy.schema import (
     CommunicationStage,
@@ -38,8 +47,8 @@ __all__ = [
 class PlannedClock:
     """One deadline an incident gets from its policy.
 
-    - kind: acknowledge, update, resolve, escalation, comms, review, action_item or
-      regulatory:<id>.
+    - kind: one of tocsin.policy.clock_kinds (acknowledge, update, resolve, escalation,
+      comms, review, regulatory:<id>).
     - key: unique within an incident ("escalation:unresolved:2", "comms:extended").
     - action: what happens when it comes due: remind, escalate or notify.
     - stop_on: the incident event that meets or cancels it (acknowledged, resolved,
@@ -105,7 +114,7 @@ def _target_clocks(policy: Policy, severity: Severity, start: datetime) -> list[
         clocks.append(
             _clock(
                 policy,
-                "acknowledge",
+                ACKNOWLEDGE.key,
                 start,
                 severity.respond_within,
                 f"Acknowledge {within(severity.respond_within)}",
@@ -119,7 +128,7 @@ def _target_clocks(policy: Policy, severity: Severity, start: datetime) -> list[
         clocks.append(
             _clock(
                 policy,
-                "resolve",
+                RESOLVE.key,
                 start,
                 severity.resolve_within,
                 f"Resolve {within(severity.resolve_within)}",
@@ -146,8 +155,8 @@ def _escalation_clock(
         f"{'Escalate to' if step.notify else 'Remind'} {whom} if {step.when} {after(step.after)}"
     )
     return PlannedClock(
-        kind="escalation",
-        key=f"escalation:{step.when}:{number}",
+        kind=ESCALATION.key,
+        key=f"{ESCALATION.key}:{step.when}:{number}",
         due_at=policy.calendar().add(start, step.after),
         action="escalate" if step.notify else "remind",
         label=label + (f" ({step.note})" if step.note else ""),
@@ -159,8 +168,8 @@ def _escalation_clock(
 def _comms_clock(policy: Policy, stage: CommunicationStage, start: datetime) -> PlannedClock:
     title = stage.name or stage.stage
     return PlannedClock(
-        kind="comms",
-        key=f"comms:{stage.stage}",
+        kind=COMMS.key,
+        key=f"{COMMS.key}:{stage.stage}",
         due_at=policy.calendar().add(start, stage.within),
         action="notify",
         label=f"{title}: notify {names(policy, stage.audience)} {within(stage.within)}",
@@ -179,7 +188,8 @@ def plan_update_clock(
     label = f"Post an update {within(severity.update_every)}"
     if severity.update_audience:
         label += f" to {names(policy, severity.update_audience)}"
-    return _clock(policy, "update", last_update_at, severity.update_every, label, stop_on="updated")
+    every = severity.update_every
+    return _clock(policy, UPDATE.key, last_update_at, every, label, stop_on="updated")
 
 
 def _clock(
@@ -207,7 +217,7 @@ def plan_review_clock(
     if not required or window is None:
         return None
     label = f"Hold the post-incident review {within(window)} of resolution"
-    return _clock(policy, "review", resolved_at, window, label, stop_on="reviewed")
+    return _clock(policy, REVIEW.key, resolved_at, window, label, stop_on="reviewed")
 
 
 def plan_regulatory_clocks(
@@ -250,8 +260,8 @@ def _regulatory_clock(
         f"{regime.name}: notify {names(policy, regime.notify)} {within(window)} of {regime.from_}"
     )
     return PlannedClock(
-        kind=f"regulatory:{regime.id}",
-        key=f"regulatory:{regime.id}",
+        kind=regulatory_kind(regime.id),
+        key=regulatory_kind(regime.id),
         due_at=policy.calendar().add(aware_at, window),
         action="notify",
         label=label,

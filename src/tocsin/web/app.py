@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -13,24 +14,27 @@ from sqlalchemy import text
 
 from tocsin import __version__
 from tocsin.alerts import ratelimit
-from tocsin.alerts.api import INGEST_LIMIT, intake
-from tocsin.alerts.api import router as alerts_router
-from tocsin.alerts.integrations_api import router as integrations_router
-from tocsin.alerts.opsgenie import router as opsgenie_router
-from tocsin.alerts.silences_api import router as silences_router
 from tocsin.alerts.writer import IntakeWriter
-from tocsin.incidents.api import router as incidents_router
-from tocsin.notify.ack_api import router as ack_router
-from tocsin.oncall.api import feeds as calendar_feeds
-from tocsin.oncall.api import router as oncall_router
-from tocsin.policy.api import router as policy_router
+from tocsin.engine import status
+from tocsin.flows import intake as intake_flow
 from tocsin.web import errors
+from tocsin.web.api.ack import router as ack_router
+from tocsin.web.api.alerts import INGEST_LIMIT, intake
+from tocsin.web.api.alerts import router as alerts_router
+from tocsin.web.api.incidents import router as incidents_router
+from tocsin.web.api.integrations import router as integrations_router
+from tocsin.web.api.oncall import feeds as calendar_feeds
+from tocsin.web.api.oncall import router as oncall_router
+from tocsin.web.api.opsgenie import router as opsgenie_router
+from tocsin.web.api.policy import router as policy_router
+from tocsin.web.api.silences import router as silences_router
 from tocsin.web.console import router as console_router
 from tocsin.web.deps import Runtime
 from tocsin.web.limits import BodySizeLimit, MiB
 
 STATIC_DIR = Path(__file__).parent / "static"
 INGEST_PREFIXES = ("/v2/", "/api/v1/heartbeats/")
+ENGINE_SEEN_WITHIN = timedelta(minutes=5)
 
 
 def body_limit_for(path: str) -> int:
@@ -66,7 +70,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/", _home, include_in_schema=False)
     app.state.intake_writer = IntakeWriter(
-        runtime.database, runtime.policy, ratelimit.from_environment()
+        runtime.database, runtime.policy, ratelimit.from_environment(), store=intake_flow.deliver
     )
     _add_health(app, runtime)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for)
@@ -101,5 +105,22 @@ def _add_health(app: FastAPI, runtime: Runtime) -> None:
                 "version": __version__,
                 "database": runtime.database.dialect,
                 "policy": {"name": runtime.policy.policy.name, "hash": runtime.policy.hash},
+                "engines": _engines(runtime),
             }
         )
+
+
+def _engines(runtime: Runtime) -> list[dict[str, object]]:
+    """The engines that finished a pass lately, wherever they run (`tocsin engine` elsewhere
+    included): an empty list means nothing is keeping the clocks."""
+    return [
+        {
+            "host": engine.host,
+            "pid": engine.pid,
+            "version": engine.version,
+            "passes": engine.passes,
+            "last_pass_at": engine.last_pass_at.isoformat(),
+            "paused": engine.paused,
+        }
+        for engine in status.seen(runtime.database, within=ENGINE_SEEN_WITHIN)
+    ]

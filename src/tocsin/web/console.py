@@ -31,11 +31,11 @@ from tocsin import __version__
 from tocsin.auth import service as auth_service
 from tocsin.auth.service import Principal
 from tocsin.errors import InvalidInput, NotFound, TocsinError
+from tocsin.flows import incidents as incident_flows
 from tocsin.incidents import clocks as clock_service
 from tocsin.incidents import service, timeline
 from tocsin.incidents.lifecycle import OPEN_STATUSES, STATUSES
 from tocsin.incidents.models import Incident
-from tocsin.incidents.page_failures import page_failures
 from tocsin.incidents.schemas import (
     ClockOut,
     CompleteClockIn,
@@ -48,6 +48,7 @@ from tocsin.incidents.schemas import (
     StatusIn,
     UpdateIn,
 )
+from tocsin.oncall.page_failures import page_failures
 from tocsin.policy.render import render_markdown
 from tocsin.policy.schema import Policy
 from tocsin.timesource import now
@@ -549,7 +550,7 @@ def incidents_page(
     return _list_page(request, runtime, principal, chosen)
 
 
-def _declaration(form: Form) -> service.Declaration:
+def _declaration(form: Form) -> incident_flows.Declaration:
     body = DeclareIn(
         title=form.get("title"),
         severity=form.get("severity"),
@@ -557,7 +558,7 @@ def _declaration(form: Form) -> service.Declaration:
         summary=form.get("summary"),
         services=split_services(form.get("services")),
     )
-    return service.Declaration(**body.model_dump())
+    return incident_flows.Declaration(**body.model_dump())
 
 
 @router.post("/incidents")
@@ -568,7 +569,7 @@ def declare(request: Request, runtime: RuntimeDep, principal: SignedIn, form: Fo
     try:
         declaration = _declaration(form)
         with runtime.database.write_session() as session:
-            incident = service.declare(
+            incident = incident_flows.declare(
                 session, loaded=runtime.policy, declaration=declaration, actor=who.name
             )
             incident_id = incident.id
@@ -648,18 +649,18 @@ Action = Callable[[Session, str, Form, str], str]
 
 
 def _acknowledge(session: Session, incident_id: str, _form: Form, actor: str) -> str:
-    service.acknowledge(session, incident_id=incident_id, actor=actor)
+    incident_flows.acknowledge(session, incident_id=incident_id, actor=actor)
     return "Acknowledged: the acknowledge clock is met and the pager stops."
 
 
 def _escalate(session: Session, incident_id: str, _form: Form, actor: str) -> str:
-    service.escalate_now(session, incident_id=incident_id, actor=actor)
+    incident_flows.escalate_now(session, incident_id=incident_id, actor=actor)
     return "Escalated: the next step is being paged now."
 
 
 def _change_status(session: Session, incident_id: str, form: Form, actor: str) -> str:
     body = StatusIn(status=form.get("status"), message=form.get("message"))
-    service.change_status(
+    incident_flows.change_status(
         session, incident_id=incident_id, status=body.status, message=body.message, actor=actor
     )
     return f"Status is now {body.status}."
@@ -667,7 +668,7 @@ def _change_status(session: Session, incident_id: str, form: Form, actor: str) -
 
 def _change_severity(session: Session, incident_id: str, form: Form, actor: str) -> str:
     body = SeverityIn(severity=form.get("severity"), reason=form.get("reason"))
-    service.change_severity(
+    incident_flows.change_severity(
         session, incident_id=incident_id, severity=body.severity, reason=body.reason, actor=actor
     )
     return f"Severity is now {body.severity}; its clocks were replanned."
@@ -675,7 +676,7 @@ def _change_severity(session: Session, incident_id: str, form: Form, actor: str)
 
 def _assign_role(session: Session, incident_id: str, form: Form, actor: str) -> str:
     body = RoleIn(role=form.get("role"), assignee=form.optional("assignee"))
-    service.assign_role(
+    incident_flows.assign_role(
         session, incident_id=incident_id, role=body.role, assignee=body.assignee, actor=actor
     )
     return f"{body.role}: {body.assignee}" if body.assignee else f"{body.role} cleared."
@@ -683,13 +684,15 @@ def _assign_role(session: Session, incident_id: str, form: Form, actor: str) -> 
 
 def _add_note(session: Session, incident_id: str, form: Form, actor: str) -> str:
     body = NoteIn(text=form.get("text"))
-    service.add_note(session, incident_id=incident_id, text=body.text, actor=actor)
+    incident_flows.add_note(session, incident_id=incident_id, text=body.text, actor=actor)
     return "Note added to the timeline."
 
 
 def _publish_update(session: Session, incident_id: str, form: Form, actor: str) -> str:
     body = UpdateIn(message=form.get("message"))
-    service.publish_update(session, incident_id=incident_id, message=body.message, actor=actor)
+    incident_flows.publish_update(
+        session, incident_id=incident_id, message=body.message, actor=actor
+    )
     return "Update published; the next update clock starts now."
 
 
@@ -699,7 +702,7 @@ def _set_flag(session: Session, incident_id: str, form: Form, actor: str) -> str
         raise InvalidInput("choose a flag", field="flag")
     value = None if form.get("value") == "clear" else True
     aware_at = parse_instant(form.optional("aware_at"), "aware_at")
-    service.set_flags(
+    incident_flows.set_flags(
         session, incident_id=incident_id, flags={flag: value}, aware_at=aware_at, actor=actor
     )
     return f"{flag} {'cleared' if value is None else 'set'}."
@@ -710,7 +713,9 @@ def _complete_clock(session: Session, incident_id: str, form: Form, actor: str) 
     if not key:
         raise InvalidInput("choose a pending clock", field="key")
     body = CompleteClockIn(note=form.get("note"))
-    service.complete_clock(session, incident_id=incident_id, key=key, note=body.note, actor=actor)
+    incident_flows.complete_clock(
+        session, incident_id=incident_id, key=key, note=body.note, actor=actor
+    )
     return f"Clock {key} completed."
 
 

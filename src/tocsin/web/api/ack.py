@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, select_autoescape
 
 from tocsin.errors import Conflict, InvalidInput, TocsinError
+from tocsin.flows import incidents as incident_flows
 from tocsin.incidents import service as incident_service
 from tocsin.notify import acklinks
 from tocsin.web.deps import Runtime, RuntimeDep
@@ -66,7 +67,7 @@ def _acknowledge(runtime: Runtime, token: str) -> tuple[int, str, str]:
     with runtime.database.write_session() as session:
         claim = acklinks.read_token(session, token)
         acklinks.consume(session, claim)
-        incident_service.acknowledge(session, incident_id=claim.incident_id, actor=claim.person)
+        incident_flows.acknowledge(session, incident_id=claim.incident_id, actor=claim.person)
         return 200, claim.incident_id, claim.person
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 _condition = threading.Condition()
 _generation = 0
-PENDING = "tocsin.engine.wakeup"  # where a session keeps its wake-up until it commits
+PENDING = "tocsin.db.wakeup"  # where a session keeps its wake-up until it commits
 
 
 def notify() -> None:

@@ -14,13 +14,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from tocsin.alerts import alertmanager, generic, heartbeats, integrations, pagerduty
+from tocsin.alerts import alertmanager, generic, integrations, pagerduty
 from tocsin.alerts.models import Alert
 from tocsin.alerts.normalized import IncomingAlert, IngestResult
 from tocsin.alerts.payloads import BadPayload, parse_json
 from tocsin.alerts.schemas import AlertOut, AlertPage
 from tocsin.alerts.writer import IntakeWriter, RateLimited, UnknownKey
 from tocsin.errors import InvalidInput
+from tocsin.flows import intake as intake_flow
 from tocsin.web.deps import Reader, ReadSession, Runtime
 
 INGEST_LIMIT = 512 * 1024
@@ -132,7 +133,7 @@ def _ping(runtime: Runtime, key: str) -> str | None:
         integration = integrations.by_key(session, key)
         if integration is None or integration.kind != "heartbeat":
             raise UnknownKey
-        heartbeats.ping(session, integration=integration, loaded=runtime.policy)
+        intake_flow.heartbeat_ping(session, integration=integration, loaded=runtime.policy)
         due = integration.heartbeat_due_at
         return due.isoformat() if due else None
 

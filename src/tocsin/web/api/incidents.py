@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert
 from tocsin.errors import InvalidInput
+from tocsin.flows import incidents as incident_flows
 from tocsin.incidents import clocks as clock_service
 from tocsin.incidents import service, timeline
 from tocsin.incidents.lifecycle import STATUSES
 from tocsin.incidents.models import Incident
-from tocsin.incidents.page_failures import page_failures
 from tocsin.incidents.schemas import (
     AcknowledgeIn,
     AlertCounts,
@@ -31,6 +31,7 @@ from tocsin.incidents.schemas import (
     StatusIn,
     UpdateIn,
 )
+from tocsin.oncall.page_failures import page_failures
 from tocsin.web.deps import Reader, ReadSession, Responder, RuntimeDep
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
@@ -59,10 +60,10 @@ def _out(session: Session, incident: Incident) -> IncidentOut:
 @router.post("", status_code=201, summary="Declare an incident")
 def declare(body: DeclareIn, runtime: RuntimeDep, principal: Responder) -> IncidentOut:
     with runtime.database.write_session() as session:
-        incident = service.declare(
+        incident = incident_flows.declare(
             session,
             loaded=runtime.policy,
-            declaration=service.Declaration(**body.model_dump()),
+            declaration=incident_flows.Declaration(**body.model_dump()),
             actor=principal.name,
         )
         session.flush()
@@ -127,7 +128,7 @@ def acknowledge(
 ) -> IncidentOut:
     with runtime.database.write_session() as session:
         at = body.at if body else None
-        incident = service.acknowledge(
+        incident = incident_flows.acknowledge(
             session, incident_id=incident_id, actor=principal.name, at=at
         )
         return _out(session, incident)
@@ -138,7 +139,7 @@ def change_status(
     incident_id: str, body: StatusIn, runtime: RuntimeDep, principal: Responder
 ) -> IncidentOut:
     with runtime.database.write_session() as session:
-        incident = service.change_status(
+        incident = incident_flows.change_status(
             session,
             incident_id=incident_id,
             status=body.status,
@@ -154,7 +155,7 @@ def change_severity(
     incident_id: str, body: SeverityIn, runtime: RuntimeDep, principal: Responder
 ) -> IncidentOut:
     with runtime.database.write_session() as session:
-        incident = service.change_severity(
+        incident = incident_flows.change_severity(
             session,
             incident_id=incident_id,
             severity=body.severity,
@@ -169,7 +170,7 @@ def assign_role(
     incident_id: str, body: RoleIn, runtime: RuntimeDep, principal: Responder
 ) -> IncidentOut:
     with runtime.database.write_session() as session:
-        incident = service.assign_role(
+        incident = incident_flows.assign_role(
             session,
             incident_id=incident_id,
             role=body.role,
@@ -184,7 +185,7 @@ def add_note(
     incident_id: str, body: NoteIn, runtime: RuntimeDep, principal: Responder
 ) -> IncidentOut:
     with runtime.database.write_session() as session:
-        incident = service.add_note(
+        incident = incident_flows.add_note(
             session, incident_id=incident_id, text=body.text, actor=principal.name
         )
         return _out(session, incident)
@@ -195,7 +196,7 @@ def publish_update(
     incident_id: str, body: UpdateIn, runtime: RuntimeDep, principal: Responder
 ) -> IncidentOut:
     with runtime.database.write_session() as session:
-        incident = service.publish_update(
+        incident = incident_flows.publish_update(
             session, incident_id=incident_id, message=body.message, actor=principal.name
         )
         return _out(session, incident)
@@ -206,7 +207,7 @@ def set_flags(
     incident_id: str, body: FlagsIn, runtime: RuntimeDep, principal: Responder
 ) -> IncidentOut:
     with runtime.database.write_session() as session:
-        incident = service.set_flags(
+        incident = incident_flows.set_flags(
             session,
             incident_id=incident_id,
             flags=body.flags,
@@ -221,7 +222,7 @@ def complete_clock(
     incident_id: str, key: str, body: CompleteClockIn, runtime: RuntimeDep, principal: Responder
 ) -> IncidentOut:
     with runtime.database.write_session() as session:
-        incident = service.complete_clock(
+        incident = incident_flows.complete_clock(
             session, incident_id=incident_id, key=key, note=body.note, actor=principal.name
         )
         return _out(session, incident)
@@ -230,5 +231,7 @@ def complete_clock(
 @router.post("/{incident_id}/escalate", summary="Page the next escalation step now")
 def escalate(incident_id: str, runtime: RuntimeDep, principal: Responder) -> IncidentOut:
     with runtime.database.write_session() as session:
-        incident = service.escalate_now(session, incident_id=incident_id, actor=principal.name)
+        incident = incident_flows.escalate_now(
+            session, incident_id=incident_id, actor=principal.name
+        )
         return _out(session, incident)

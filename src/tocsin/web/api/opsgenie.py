@@ -38,12 +38,12 @@ from pydantic_core import ErrorDetails
 from sqlalchemy import select
 
 from tocsin.alerts import integrations
-from tocsin.alerts.api import store
 from tocsin.alerts.models import Alert
 from tocsin.alerts.normalized import AlertEvent, IncomingAlert, IngestResult
 from tocsin.alerts.payloads import BadPayload, parse_json
 from tocsin.alerts.writer import RateLimited, UnknownKey
 from tocsin.timesource import now
+from tocsin.web.api.alerts import store
 from tocsin.web.deps import Runtime
 
 KIND = "opsgenie"
