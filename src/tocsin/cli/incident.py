@@ -9,6 +9,8 @@ import typer
 
 from tocsin.cli.client import ApiClient, fail
 from tocsin.cli.output import console, emit_json, short_time, table
+from tocsin.incidents.schemas import EventOut
+from tocsin.incidents.wording import summarise
 
 app = typer.Typer(help="Declare and run incidents (talks to the API).", no_args_is_help=True)
 
@@ -119,18 +121,15 @@ def timeline(incident_id: str, as_json: JsonFlag = False) -> None:
     if as_json:
         emit_json(events)
         return
-    rows = [
-        (
-            e["seq"],
-            short_time(e["at"]),
-            e["kind"],
-            e["actor"],
-            json.dumps(e["data"])[:80],
-            e["hash"][:12],
-        )
-        for e in events
-    ]
-    table(f"Timeline of {incident_id}", ["#", "at", "event", "by", "data", "hash"], rows)
+    rows = [_timeline_row(e) for e in events]
+    table(f"Timeline of {incident_id}", ["#", "at", "event", "by", "details", "hash"], rows)
+
+
+def _timeline_row(event: dict[str, Any]) -> tuple[Any, ...]:
+    """One event as a table row, its details worded as the web console's timeline words them."""
+    details = summarise(EventOut.model_validate(event))
+    at, hash_ = short_time(event["at"]), event["hash"][:12]
+    return (event["seq"], at, event["kind"], event["actor"], details, hash_)
 
 
 @app.command()

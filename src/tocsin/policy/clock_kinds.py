@@ -139,6 +139,12 @@ def kind_of(kind: str) -> ClockKind:
     raise UnknownClockKind(kind)
 
 
+def fires(kind: str) -> bool:
+    """Does a clock of this kind fire at its due time (a step taken) rather than fall due
+    (a duty that can be missed)? Firing clocks are never "overdue"."""
+    return kind_of(kind).on_due is OnDue.FIRE
+
+
 def declared() -> tuple[ClockKind, ...]:
     return tuple(_DECLARED)
 

@@ -1,0 +1,23 @@
+"""The web console: server-rendered pages for responders (Jinja2, autoescaped, no build step).
+
+One module per concern: `session` (sign-in, and who may POST), `flash` (the message after a
+redirect), `pages` (templates, rendering and forms), and one per page family: `incidents`
+(the list and declaring), `incident_room` (one incident and its actions) and `policy`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tocsin.web.console import incident_room, incidents, policy, session
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+router.include_router(session.router)
+# The incident list is /console itself. FastAPI refuses to include a router holding an
+# empty path unless the include itself gives a prefix, so that one route is added here.
+router.add_api_route("", incidents.incidents_page, methods=["GET"])
+router.include_router(incidents.router)
+router.include_router(incident_room.router)
+router.include_router(policy.router)
+
+__all__ = ["router"]
