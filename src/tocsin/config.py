@@ -18,6 +18,8 @@ class Settings:
     policy: str = DEFAULT_POLICY
     public_url: str = "http://127.0.0.1:8080"
     engine_interval_seconds: float = 1.0
+    # Who hears about a message that reached nobody, when the policy names no fallback.
+    admin_emails: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -29,4 +31,9 @@ def load_settings(default_public_url: str = "http://127.0.0.1:8080") -> Settings
         policy=os.environ.get("TOCSIN_POLICY", DEFAULT_POLICY),
         public_url=os.environ.get("TOCSIN_PUBLIC_URL", default_public_url).rstrip("/"),
         engine_interval_seconds=float(os.environ.get("TOCSIN_ENGINE_INTERVAL", "1.0")),
+        admin_emails=_addresses(os.environ.get("TOCSIN_ADMIN_EMAIL", "")),
     )
+
+
+def _addresses(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if "@" in part)

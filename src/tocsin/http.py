@@ -8,6 +8,7 @@ URL: URLs often carry secrets (webhook tokens), and failures end up in the appen
 from __future__ import annotations
 
 import functools
+import json
 import ssl
 import time
 from dataclasses import dataclass
@@ -42,6 +43,13 @@ class Reply:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+    def json_body(self) -> Any:
+        """The body as JSON, or None if it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
 
     def sentence(self, host: str) -> str:
         """'hooks.example.com answered 503 Service Unavailable'."""

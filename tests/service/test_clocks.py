@@ -11,7 +11,8 @@ import time_machine
 
 from tocsin.db import Database
 from tocsin.engine.loop import Engine
-from tocsin.engine.steps import clock_step
+from tocsin.engine.steps import clock_step, sending
+from tocsin.flows import communications
 from tocsin.flows import incidents as flows
 from tocsin.incidents import timeline
 from tocsin.incidents.clocks import all_clocks
@@ -19,6 +20,8 @@ from tocsin.incidents.service import Declaration
 from tocsin.policy.loader import LoadedPolicy, load_policy
 
 FRIDAY_10 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+SENDING = sending("http://tocsin.test")
 
 
 @pytest.fixture
@@ -119,7 +122,9 @@ def test_an_update_meets_the_clock_and_rearms_it(
     incident_id = declare(database, loaded, "P1")
     clock.shift(timedelta(minutes=90))
     with database.write_session() as session:
-        flows.publish_update(session, incident_id=incident_id, message="Mitigating", actor="cl")
+        communications.publish_update(
+            session, incident_id=incident_id, message="Mitigating", actor="cl", sending=SENDING
+        )
     with database.read_session() as session:
         updates = [c for c in all_clocks(session, incident_id) if c.key == "update"]
     assert [(c.state, c.due_at) for c in updates] == [
@@ -156,6 +161,7 @@ def test_a_personal_data_breach_flag_starts_the_gdpr_clock_from_awareness(
             flags={"personal_data_breach": True},
             aware_at=aware,
             actor="security",
+            sending=SENDING,
         )
     found = clocks(database, incident_id)
     assert found["regulatory:gdpr"] == ("pending", aware + timedelta(hours=72))
@@ -254,6 +260,7 @@ def test_maxai_legal_is_owed_notice_within_an_hour_of_a_confirmed_breach(
             flags={"confirmed_breach": True},
             aware_at=confirmed,
             actor="security",
+            sending=SENDING,
         )
     assert clocks(database, incident_id)["regulatory:legal"] == (
         "pending",

@@ -7,11 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 import time_machine
 
 from tocsin.db import Database
-from tocsin.engine.steps import clock_step
+from tocsin.engine.steps import clock_step, sending
 from tocsin.flows import incidents as flows
 from tocsin.incidents.clocks import all_clocks
 from tocsin.incidents.service import Declaration
 from tocsin.policy.loader import LoadedPolicy, load_policy, load_policy_text
+
+SENDING = sending("http://tocsin.test")
 
 
 def latest(database: Database, incident_id: str) -> dict[str, tuple[str, datetime]]:
@@ -33,13 +35,14 @@ def test_journey_2_a_personal_data_breach_under_proofkit(database: Database) -> 
         incident_id = declare(database, proofkit, "P0", type="security")
         clocks = latest(database, incident_id)
         # Legal, customer success and leadership are owed notice within 30 minutes.
-        assert clocks["comms:extended"] == ("pending", start + timedelta(minutes=30))
+        assert clocks["comms:P0:extended"] == ("pending", start + timedelta(minutes=30))
         clock.shift(timedelta(minutes=30))
         with database.write_session() as session:
             flows.set_flags(
                 session,
                 incident_id=incident_id,
                 actor="security",
+                sending=SENDING,
                 flags={"personal_data_breach": True},
                 aware_at=datetime(2026, 11, 23, 9, 12, tzinfo=UTC),
             )
@@ -47,7 +50,7 @@ def test_journey_2_a_personal_data_breach_under_proofkit(database: Database) -> 
         assert clocks["regulatory:gdpr"] == ("pending", datetime(2026, 11, 26, 9, 12, tzinfo=UTC))
         assert "regulatory:fda" not in clocks  # not device-related
         clock_step().run_due(database)
-        assert latest(database, incident_id)["comms:extended"][0] == "breached"
+        assert latest(database, incident_id)["comms:P0:extended"][0] == "breached"
         clock.shift(timedelta(hours=2))
         with database.write_session() as session:
             flows.change_status(

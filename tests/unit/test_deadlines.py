@@ -104,15 +104,23 @@ def test_proofkit_p3_counts_4_business_hours_over_the_weekend() -> None:
 
 def test_proofkit_p2_business_hours_notification_waits_for_monday() -> None:
     clocks = by_key(plan_incident_clocks(policy("proofkit"), "P2", utc(21, 11)))  # Saturday
-    stage = clocks["comms:business_hours"]
+    stage = clocks["comms_open:P2:business_hours"]
     assert stage.due_at == utc(23, 9)
     assert stage.targets == ("technical_lead", "assigned_engineer", "product_manager")
-    assert "during business hours" in stage.label
+    assert stage.label.startswith("Business Hours Notification: send")
+    # "In business hours" is an act, not a deadline: nothing can breach at once.
+    assert "comms:P2:business_hours" not in clocks
+
+
+def test_proofkit_p2_declared_in_business_hours_sends_at_once() -> None:
+    clocks = by_key(plan_incident_clocks(policy("proofkit"), "P2", utc(23, 11)))  # Monday
+    assert clocks["comms_open:P2:business_hours"].due_at == utc(23, 11)
+    assert "comms:P2:business_hours" not in clocks
 
 
 def test_communication_stages_notify_their_audience() -> None:
     clocks = by_key(plan_incident_clocks(policy("proofkit"), "P0", FRIDAY_10))
-    extended = clocks["comms:extended"]
+    extended = clocks["comms:P0:extended"]
     assert extended.due_at == utc(20, 10, 30)
     assert (extended.kind, extended.action, extended.stop_on) == ("comms", "notify", "notified")
     assert extended.targets == ("customer_success", "leadership", "legal")
@@ -129,9 +137,9 @@ def test_harborlist_escalation_steps_escalate_until_resolved() -> None:
         if c.kind == "escalation"
     ]
     assert [c.key for c in clocks] == [
-        "escalation:unresolved:1",
-        "escalation:unresolved:2",
-        "escalation:unresolved:3",
+        "escalation:P0:unresolved:1",
+        "escalation:P0:unresolved:2",
+        "escalation:P0:unresolved:3",
     ]
     assert [c.due_at for c in clocks] == [FRIDAY_10, utc(20, 10, 30), utc(20, 11)]
     assert {(c.action, c.stop_on) for c in clocks} == {("escalate", "resolved")}
@@ -154,13 +162,15 @@ def test_first_update_is_due_one_cadence_after_declaration() -> None:
 
 def test_rastup_sev0_gets_no_resolve_or_update_clock() -> None:
     kinds = {c.kind for c in plan_incident_clocks(policy("rastup"), "SEV0", FRIDAY_10)}
-    assert kinds == {"comms"}
+    assert kinds == {"comms_open"}, "activation is sent at once; it has no deadline to miss"
 
 
-def test_rastup_sev4_resolve_asap_is_due_at_once() -> None:
+def test_rastup_sev4_resolve_asap_is_as_strict_as_sev3_and_never_instant() -> None:
     clocks = by_key(plan_incident_clocks(policy("rastup"), "SEV4", FRIDAY_10))
-    assert clocks["resolve"].due_at == FRIDAY_10
-    assert clocks["resolve"].label == "Resolve immediately"
+    sev3 = by_key(plan_incident_clocks(policy("rastup"), "SEV3", FRIDAY_10))
+    assert FRIDAY_10 < clocks["resolve"].due_at <= sev3["resolve"].due_at
+    assert clocks["resolve"].due_at == utc(20, 11)
+    assert clocks["resolve"].label.startswith("Resolve within 1 hour (as soon as possible")
 
 
 @pytest.mark.parametrize("name", bundled_policy_names())

@@ -130,8 +130,10 @@ def test_default_lists_what_it_completed() -> None:
         assert f"- {item}" in completions
 
 
-def test_a_seed_policy_says_it_completed_nothing() -> None:
-    assert "None: every value above" in section(rendered("harborlist"), "Completions")
+def test_a_seed_policy_lists_what_it_completed() -> None:
+    completions = section(rendered("harborlist"), "Completions")
+    assert "Values this policy fills in beyond the source runbook" in completions
+    assert "Status Update template" in completions
 
 
 @pytest.mark.parametrize("name", bundled_policy_names())
@@ -148,9 +150,11 @@ def test_every_bundled_policy_renders_its_severities_and_emails(name: str) -> No
 def test_explain_lists_the_clocks_and_the_review_as_if_resolved_on_time() -> None:
     rows = explain_rows(load_policy("proofkit").policy, "P1", DECLARED)
     assert [(row.key, f"{row.due_at:%d %H:%M}") for row in rows] == [
+        ("comms_open:P1:immediate", "20 10:00"),
         ("acknowledge", "20 10:30"),
-        ("comms:immediate", "20 10:30"),
-        ("comms:extended", "20 11:00"),
+        ("comms:P1:immediate", "20 10:30"),
+        ("comms_open:P1:extended", "20 10:30"),
+        ("comms:P1:extended", "20 11:00"),
         ("resolve", "20 14:00"),
         ("review", "22 14:00"),
     ]

@@ -184,7 +184,7 @@ def serve(
 
 
 def _engine(database: Database, settings: Settings, loaded: LoadedPolicy) -> Engine:
-    steps = default_steps(loaded, settings.public_url)
+    steps = default_steps(loaded, settings.public_url, settings.admin_emails)
     return Engine(database, steps, max_sleep=settings.engine_interval_seconds)
 
 

@@ -1,7 +1,8 @@
 """Engine step: claim due outbox rows, send them outside any transaction, record each outcome.
 
 The outbox (tocsin.notify.outbox) does the work; this step wires in what its outcomes mean
-for the rest of Tocsin (tocsin.oncall.outcomes: timeline events, contact errors, fallback).
+for the rest of Tocsin (tocsin.flows.delivery: timeline events, contact errors, fallback to
+the next rule, stages met, and the fallback contact told of what nothing could deliver).
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from tocsin.comms.messages import Sending
 from tocsin.db import Database
+from tocsin.flows.delivery import DeliveryOutcomes
 from tocsin.notify import channels
 from tocsin.notify.channels import Send
 from tocsin.notify.models import Notification
 from tocsin.notify.outbox import Outcomes, claim_due, delivery
-from tocsin.oncall.outcomes import PeopleOutcomes
+from tocsin.oncall.directory import OnCallDirectory
 from tocsin.timesource import as_utc, now
 
 
@@ -24,7 +27,9 @@ class OutboxStep:
 
     def __init__(self, deliver: Send = channels.deliver, outcomes: Outcomes | None = None) -> None:
         self.deliver = deliver
-        self.outcomes = outcomes or PeopleOutcomes()
+        self.outcomes: Outcomes = outcomes or DeliveryOutcomes(
+            Sending("http://127.0.0.1:8080", OnCallDirectory())
+        )
 
     def run_due(self, database: Database, deadline: float | None = None) -> int:
         """1. Claim due rows and commit the claim (rate limits and bundling decided there).

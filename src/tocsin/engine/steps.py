@@ -8,29 +8,59 @@ tocsin.engine.loop.
 from __future__ import annotations
 
 from tocsin.alerts import grouping
+from tocsin.comms import clock_handlers as comms_handlers
+from tocsin.comms.messages import Sending
 from tocsin.engine.clocks import ClockStep
 from tocsin.engine.heartbeats import HeartbeatStep
 from tocsin.engine.loop import EngineStep
 from tocsin.engine.outbox import OutboxStep
+from tocsin.flows.delivery import DeliveryOutcomes
 from tocsin.incidents import clock_registry
 from tocsin.incidents.clock_registry import ClockRegistry
+from tocsin.notify.channels import Send
+from tocsin.notify.channels import deliver as deliver_any
 from tocsin.oncall import clock_handlers
+from tocsin.oncall.directory import OnCallDirectory
 from tocsin.policy.loader import LoadedPolicy
 
+LOCAL_URL = "http://127.0.0.1:8080"
 
-def clock_kinds(public_url: str) -> ClockRegistry:
+
+def sending(public_url: str, admin_emails: tuple[str, ...] = ()) -> Sending:
+    return Sending(public_url, OnCallDirectory(), admin_emails)
+
+
+def clock_kinds(send: Sending) -> ClockRegistry:
     """Every clock kind's handler, registered by the domain that owns it."""
     registry = ClockRegistry()
-    clock_registry.register(registry)
-    clock_handlers.register(registry, base_url=public_url, alert_lines=grouping.page_lines)
+    clock_registry.register(registry, notices=comms_handlers.Notices(send))
+    clock_handlers.register(
+        registry,
+        base_url=send.base_url,
+        alert_lines=grouping.page_lines,
+        unreached=comms_handlers.EscalationUnreached(send),
+    )
+    comms_handlers.register(registry, sending=send)
     return registry
 
 
-def clock_step(public_url: str = "http://127.0.0.1:8080") -> ClockStep:
-    return ClockStep(clock_kinds(public_url))
+def clock_step(public_url: str = LOCAL_URL, admin_emails: tuple[str, ...] = ()) -> ClockStep:
+    return ClockStep(clock_kinds(sending(public_url, admin_emails)))
 
 
-def default_steps(loaded: LoadedPolicy, public_url: str) -> list[EngineStep]:
+def outbox_step(
+    public_url: str = LOCAL_URL, admin_emails: tuple[str, ...] = (), deliver: Send = deliver_any
+) -> OutboxStep:
+    return OutboxStep(deliver, DeliveryOutcomes(sending(public_url, admin_emails)))
+
+
+def default_steps(
+    loaded: LoadedPolicy, public_url: str, admin_emails: tuple[str, ...] = ()
+) -> list[EngineStep]:
     """Clocks first (deadlines and escalation steps, which queue pages), heartbeats (which may
     declare incidents), then the outbox (which sends what the others queued)."""
-    return [clock_step(public_url), HeartbeatStep(loaded), OutboxStep()]
+    return [
+        clock_step(public_url, admin_emails),
+        HeartbeatStep(loaded),
+        outbox_step(public_url, admin_emails),
+    ]

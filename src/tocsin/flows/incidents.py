@@ -3,7 +3,9 @@
 Each flow runs in the caller's transaction and takes the same arguments as the incident
 service it extends. `tocsin.incidents.service` records the change and settles the clocks
 the policy sets; these flows add what other domains owe the change: the escalation policy's
-paging steps (on-call) and the pages not yet sent (the outbox).
+paging steps (on-call), the pages not yet sent (the outbox), the war room and the notices
+a new obligation brings (communications). Publishing an update is in
+tocsin.flows.communications.
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tocsin.comms import notices, warroom
+from tocsin.comms.messages import Sending
 from tocsin.incidents import clocks
 from tocsin.incidents import service as incident_service
-from tocsin.incidents.models import Incident
+from tocsin.incidents.models import Clock, Incident
 from tocsin.incidents.service import Declaration
 from tocsin.notify import outbox
 from tocsin.oncall import paging
+from tocsin.policy.clock_kinds import REGULATORY
 from tocsin.policy.loader import LoadedPolicy
+from tocsin.policy.schema import Policy
+from tocsin.timesource import now
 
 __all__ = [
     "Declaration",
@@ -32,24 +39,53 @@ __all__ = [
     "complete_clock",
     "declare",
     "escalate_now",
-    "publish_update",
     "set_flags",
 ]
 
 
 def declare(
-    session: Session, *, loaded: LoadedPolicy, declaration: Declaration, actor: str
+    session: Session,
+    *,
+    loaded: LoadedPolicy,
+    declaration: Declaration,
+    actor: str,
+    sending: Sending | None = None,
 ) -> Incident:
     """1. Record the incident and start the clocks its policy sets.
     2. If its severity pages, start the escalation policy's steps for its services.
-    3. The engine is woken once this commits (starting a clock asks for that)."""
+    3. Open the war room (the engine does it at once), and tell the security or compliance
+       lead of each regulatory notice its flags already owe.
+    4. The engine is woken once this commits (starting a clock asks for that)."""
     incident = incident_service.declare(
         session, loaded=loaded, declaration=declaration, actor=actor
     )
+    at = incident.declared_at
     if loaded.policy.severity(incident.severity).pages:
-        at = incident.declared_at
-        clocks.start(session, incident, paging.policy_step_clocks(session, incident, at), at)
+        _start_paging(session, incident, at)
+    clocks.start(session, incident, warroom.plan(loaded.policy, at), at)
+    if sending is not None:
+        owed = [c for c in clocks.pending(session, incident.id) if REGULATORY.covers(c.kind)]
+        _announce(session, incident, loaded.policy, owed, sending)
     return incident
+
+
+def _announce(
+    session: Session, incident: Incident, policy: Policy, started: list[Clock], sending: Sending
+) -> None:
+    for clock in started:
+        notices.tell(
+            session,
+            policy=policy,
+            incident=incident,
+            clock=clock,
+            kind="started",
+            sending=sending,
+            at=now(),
+        )
+
+
+def _start_paging(session: Session, incident: Incident, at: datetime) -> None:
+    clocks.start(session, incident, paging.policy_step_clocks(session, incident, at), at)
 
 
 def acknowledge(
@@ -79,27 +115,43 @@ def change_status(
 def change_severity(
     session: Session, *, incident_id: str, severity: str, reason: str, actor: str
 ) -> Incident:
-    return incident_service.change_severity(
+    """1. Record the change: the clocks add what the new severity owes and keep what is
+    still owed. 2. A raise to a severity that pages starts the escalation policy's steps,
+    unless they already run (an unacknowledged incident is paged from now)."""
+    incident = incident_service.change_severity(
         session, incident_id=incident_id, severity=severity, reason=reason, actor=actor
     )
+    policy = incident_service.policy_of(session, incident).policy
+    unpaged = incident.acknowledged_at is None and incident.resolved_at is None
+    if (
+        unpaged
+        and policy.severity(incident.severity).pages
+        and not _paging_planned(session, incident)
+    ):
+        _start_paging(session, incident, now())
+    return incident
+
+
+def _paging_planned(session: Session, incident: Incident) -> bool:
+    return any(c.key.startswith("page:") for c in clocks.all_clocks(session, incident.id))
 
 
 def assign_role(
     session: Session, *, incident_id: str, role: str, assignee: str | None, actor: str
 ) -> Incident:
-    return incident_service.assign_role(
+    """1. Record the role. 2. Say so in the war room, if the incident has one."""
+    incident = incident_service.assign_role(
         session, incident_id=incident_id, role=role, assignee=assignee, actor=actor
     )
+    policy = incident_service.policy_of(session, incident).policy
+    text = f"{policy.target_name(role)}: {assignee or 'unassigned'} (by {actor})"
+    key = f"role:{role}:{incident.last_event_seq}"
+    warroom.post(session, incident=incident, policy=policy, key=key, text=text)
+    return incident
 
 
 def add_note(session: Session, *, incident_id: str, text: str, actor: str) -> Incident:
     return incident_service.add_note(session, incident_id=incident_id, text=text, actor=actor)
-
-
-def publish_update(session: Session, *, incident_id: str, message: str, actor: str) -> Incident:
-    return incident_service.publish_update(
-        session, incident_id=incident_id, message=message, actor=actor
-    )
 
 
 def set_flags(
@@ -108,11 +160,18 @@ def set_flags(
     incident_id: str,
     flags: Mapping[str, Any],
     actor: str,
+    sending: Sending,
     aware_at: datetime | None = None,
 ) -> Incident:
-    return incident_service.set_flags(
+    """1. Record the flags; a flag such as `personal_data_breach` starts the regulatory
+    clocks it triggers. 2. Tell the security or compliance lead each notice now owed."""
+    incident, started = incident_service.set_flags(
         session, incident_id=incident_id, flags=flags, actor=actor, aware_at=aware_at
     )
+    _announce(
+        session, incident, incident_service.policy_of(session, incident).policy, started, sending
+    )
+    return incident
 
 
 def complete_clock(

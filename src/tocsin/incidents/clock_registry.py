@@ -80,8 +80,19 @@ def lock_incident(session: Session, incident_id: str) -> Incident | None:
     return session.scalar(query)
 
 
+class ClockNotices(Protocol):
+    """Tells people about a clock ("reminder" before it is due, "breach" when it is missed);
+    the communications domain implements it, and the engine passes it in."""
+
+    def tell(self, session: Session, incident: Incident, clock: Clock, kind: str) -> None: ...
+
+
 class RecordOnTimeline:
-    """The incidents domain's handler: warnings and breaches go on the incident's timeline."""
+    """The incidents domain's handler: warnings and breaches go on the incident's timeline,
+    and, given `notices`, to the people who owe the clock."""
+
+    def __init__(self, notices: ClockNotices | None = None) -> None:
+        self.notices = notices
 
     def warn(self, session: Session, subject: Incident, clock: Clock, at: datetime) -> None:
         """Record the warning, then look again at the due time."""
@@ -103,13 +114,19 @@ class RecordOnTimeline:
                 "targets": clock.targets,
             },
         )
+        if self.notices is not None:
+            self.notices.tell(session, subject, clock, "reminder")
 
     def due(self, session: Session, subject: Incident, clock: Clock, at: datetime) -> None:
         settle(session, incident=subject, clock=clock, state="breached", at=at, actor=ENGINE_ACTOR)
+        if self.notices is not None:
+            self.notices.tell(session, subject, clock, "breach")
 
 
-def register(registry: ClockRegistry) -> None:
+def register(registry: ClockRegistry, notices: ClockNotices | None = None) -> RecordOnTimeline:
     """Incidents as clock subjects, and the handler for the kinds this domain owns."""
     registry.subject(SUBJECT, lock_incident)
     owned = [kind for kind in declared() if kind.domain == "incidents"]
-    registry.handle(owned, RecordOnTimeline())
+    handler = RecordOnTimeline(notices)
+    registry.handle(owned, handler)
+    return handler

@@ -6,17 +6,19 @@ engine was down); `fired` when an escalation step comes due; `cancelled` when it
 applies. Every settlement is a timeline event, so the chain records what each clock did.
 
 Rules the runbook leaves open, chosen here and documented in docs/clocks.md:
-- A severity change cancels the pending clocks of the old severity and plans the new
-  severity's from the moment of the change; settled clocks stay as they were.
-- Resolving meets the resolve clock, cancels acknowledge/update/escalation/comms clocks and
-  starts the review clock. Regulatory clocks keep running: the regulator is owed a notice
-  whether or not the incident is over.
+- A severity change adds what the new severity owes and keeps what is still owed: the
+  stricter of the old and new acknowledge, update and resolve targets stands; the old
+  severity's pending stages and steps stay and the new severity's are added from the change.
+- Resolving meets the resolve clock, cancels what only a live incident needs (acknowledge,
+  update, escalation, and the stages not owed after resolution) and starts the resolution
+  stages and the review clock. Regulatory clocks keep running: the regulator is owed a
+  notice whether or not the incident is over.
 - Reopening cancels the review clock and starts new update and resolve clocks from then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,11 +34,14 @@ from tocsin.incidents.models import Clock, Incident
 from tocsin.incidents.schemas import ClockOut
 from tocsin.policy import registry
 from tocsin.policy.clock_kinds import (
+    COMMS,
+    COMMS_OPEN,
     ESCALATION,
     RESOLVE,
     REVIEW,
     UPDATE,
     OnDue,
+    OnSeverityChange,
     kind_of,
     regulatory_kind,
 )
@@ -45,9 +50,12 @@ from tocsin.policy.deadlines import (
     plan_incident_clocks,
     plan_regulatory_clocks,
     plan_review_clock,
-    plan_update_clock,
+    plan_stage_clocks,
+    plan_update_clocks,
+    stage_of,
 )
 from tocsin.policy.loader import LoadedPolicy
+from tocsin.policy.schema import Policy
 from tocsin.timesource import now
 
 ENGINE_ACTOR = "tocsin"
@@ -254,38 +262,90 @@ def on_status_changed(session: Session, *, incident: Incident, previous: str, at
 
 
 def _on_resolved(session: Session, incident: Incident, at: datetime) -> None:
-    """1. Meet (or breach) the resolve clock. 2. Cancel what only a live incident needs.
-    3. Start the review clock if the severity requires a review."""
+    """1. Meet (or breach) the resolve clock. 2. Cancel what only a live incident needs,
+    keeping the communication stages the policy says are owed after resolution (legal,
+    leadership, customers). 3. Start the resolution stages (resolution notices). 4. Start the
+    review clock if the severity requires a review."""
     _stop(session, incident, "resolved", at, ENGINE_ACTOR)
-    live = [c for c in pending(session, incident.id) if kind_of(c.kind).ends_with_incident]
+    policy = _policy(session, incident).policy
+    live = [c for c in pending(session, incident.id) if _ends_with_incident(policy, c)]
     _cancel(session, incident, live, "incident resolved", ENGINE_ACTOR)
-    review = plan_review_clock(_policy(session, incident).policy, incident.severity, at)
-    if review is not None:
-        start(session, incident, [review], at)
+    planned = plan_stage_clocks(policy, incident.severity, at, starts_from="resolved")
+    review = plan_review_clock(policy, incident.severity, at)
+    start(session, incident, planned + ([review] if review else []), at)
+
+
+def _ends_with_incident(policy: Policy, clock: Clock) -> bool:
+    if not kind_of(clock.kind).ends_with_incident:
+        return False
+    found = (
+        stage_of(policy, clock.key)
+        if COMMS.covers(clock.kind) or COMMS_OPEN.covers(clock.kind)
+        else None
+    )
+    return found is None or not found[1].owed_after_resolution
 
 
 def _on_reopened(session: Session, incident: Incident, at: datetime) -> None:
-    reviews = [c for c in pending(session, incident.id) if REVIEW.covers(c.kind)]
-    _cancel(session, incident, reviews, "incident reopened", ENGINE_ACTOR)
-    planned = plan_incident_clocks(_policy(session, incident).policy, incident.severity, at)
+    """Cancel the review and the resolution notices not yet out; owe updates and a
+    resolution again from the reopen."""
+    policy = _policy(session, incident).policy
+    stale = [
+        c
+        for c in pending(session, incident.id)
+        if REVIEW.covers(c.kind) or _is_resolution_stage(policy, c)
+    ]
+    _cancel(session, incident, stale, "incident reopened", ENGINE_ACTOR)
+    planned = plan_incident_clocks(policy, incident.severity, at)
     start(session, incident, [p for p in planned if p.kind in REOPEN_KINDS], at)
 
 
+def _is_resolution_stage(policy: Policy, clock: Clock) -> bool:
+    found = stage_of(policy, clock.key)
+    return found is not None and found[1].starts_from == "resolved"
+
+
 def on_severity_changed(session: Session, *, incident: Incident, loaded: LoadedPolicy) -> None:
+    """Add what the new severity owes and keep what is still owed (docs/clocks.md):
+    acknowledge, update and resolve keep the stricter of their old and new due times; stages
+    and escalation steps of the old severity stay, and the new severity's are added from now.
+    After resolution only the review clock is re-planned."""
     at = now()
     if incident.resolved_at is not None:
         _replan_review(session, incident, loaded)
         return
-    old = [c for c in pending(session, incident.id) if kind_of(c.kind).replanned_on_severity]
-    _cancel(session, incident, old, f"severity changed to {incident.severity}", ENGINE_ACTOR)
-    settled_keys = {c.key for c in all_clocks(session, incident.id) if c.state != "cancelled"}
-    planned = [
-        p
-        for p in plan_incident_clocks(loaded.policy, incident.severity, at)
-        if p.key not in settled_keys
-        and not (p.stop_on == "acknowledged" and incident.acknowledged_at is not None)
-    ]
-    start(session, incident, planned, at)
+    known = {c.key: c for c in all_clocks(session, incident.id)}
+    live = {c.key: c for c in pending(session, incident.id)}
+    reason = f"severity changed to {incident.severity}"
+    for planned in plan_incident_clocks(loaded.policy, incident.severity, at):
+        if planned.stop_on == "acknowledged" and incident.acknowledged_at is not None:
+            continue
+        rule = kind_of(planned.kind).on_severity_change
+        if rule is OnSeverityChange.TIGHTEN:
+            _tighten(session, incident, planned, live.get(planned.key), known, at, reason)
+        elif rule is OnSeverityChange.ADD and planned.key not in known:
+            start(session, incident, [planned], at)
+
+
+def _tighten(
+    session: Session,
+    incident: Incident,
+    planned: PlannedClock,
+    current: Clock | None,
+    known: Mapping[str, Clock],
+    at: datetime,
+    reason: str,
+) -> None:
+    """One clock of this key per incident: the stricter due time stands. An update clock is
+    always re-armed (the cadence survives every change); an acknowledge or resolve clock that
+    is already settled stays settled."""
+    if current is None:
+        if planned.key in known and not UPDATE.covers(planned.kind):
+            return
+        start(session, incident, [planned], at)
+    elif planned.due_at < current.due_at:
+        _cancel(session, incident, [current], reason, ENGINE_ACTOR)
+        start(session, incident, [planned], at)
 
 
 def _replan_review(session: Session, incident: Incident, loaded: LoadedPolicy) -> None:
@@ -297,13 +357,41 @@ def _replan_review(session: Session, incident: Incident, loaded: LoadedPolicy) -
         start(session, incident, [review], incident.resolved_at)
 
 
-def on_update_published(session: Session, *, incident: Incident, at: datetime, actor: str) -> None:
-    """An update went out: meet the update clock and arm the next one from this update."""
-    _stop(session, incident, "updated", at, actor)
+def on_update_published(
+    session: Session,
+    *,
+    incident: Incident,
+    at: datetime,
+    actor: str,
+    audience: Sequence[str] = (),
+) -> list[Clock]:
+    """An update went out: meet the update clocks it answers and re-arm them from now.
+
+    An update to no audience in particular answers every update clock; one to an audience
+    answers the clocks owed to it (the stakeholder cadence, or one channel's cadence).
+    Returns the clocks it met."""
+    waiting = [c for c in pending(session, incident.id) if c.stop_on == "updated"]
+    answered = [c for c in waiting if not audience or set(c.targets) & set(audience)]
+    for clock in answered:
+        state = "met" if at <= clock.due_at else "breached"
+        settle(session, incident=incident, clock=clock, state=state, at=at, actor=actor)
     if incident.resolved_at is None:
-        follow_up = plan_update_clock(_policy(session, incident).policy, incident.severity, at)
-        if follow_up is not None:
-            start(session, incident, [follow_up], at)
+        policy = _policy(session, incident).policy
+        keys = {c.key for c in answered} if audience else None
+        follow_ups = plan_update_clocks(policy, incident.severity, at)
+        start(session, incident, [p for p in follow_ups if keys is None or p.key in keys], at)
+    return answered
+
+
+def meet(session: Session, *, incident: Incident, key: str, actor: str, at: datetime) -> bool:
+    """The duty a pending clock waits for was done (a stage's messages are all out): met if
+    in time, breached if late. False if no such clock is pending."""
+    clock = next((c for c in pending(session, incident.id) if c.key == key), None)
+    if clock is None:
+        return False
+    state = "met" if at <= clock.due_at else "breached"
+    settle(session, incident=incident, clock=clock, state=state, at=at, actor=actor)
+    return True
 
 
 def on_flags_changed(session: Session, *, incident: Incident, aware_at: datetime) -> list[Clock]:

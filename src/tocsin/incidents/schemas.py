@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from tocsin.incidents.lifecycle import allowed_next
 from tocsin.incidents.models import Incident, TimelineEvent
@@ -50,8 +50,71 @@ class NoteIn(Strict):
     text: str = Field(min_length=1, max_length=20_000)
 
 
+Fields = dict[
+    Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,40}$")],
+    Annotated[str, Field(max_length=5_000)],
+]
+
+
 class UpdateIn(Strict):
     message: str = Field(min_length=1, max_length=20_000)
+    audience: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Role, audience or channel ids of the policy; default: the severity's "
+        "update audience. Only the update clocks owed to these are met.",
+    )
+    template: str | None = Field(
+        default=None,
+        max_length=80,
+        description="A template of the policy; default: its update template.",
+    )
+    fields: Fields = Field(
+        default_factory=dict,
+        description="Values for the template's `fields.*` (impact, eta, next_steps, ...).",
+    )
+
+
+class SendStageIn(Strict):
+    stage: str = Field(min_length=1, max_length=80, description="The stage id, e.g. external.")
+    fields: Fields = Field(default_factory=dict)
+
+
+class PreviewIn(Strict):
+    template: str | None = Field(
+        default=None, max_length=80, description="A template of the policy; default: built-in."
+    )
+    builtin: Literal["notice", "update", "reminder", "breach", "prompt"] = "notice"
+    message: str = Field(default="", max_length=20_000)
+    fields: Fields = Field(default_factory=dict)
+
+
+class PreviewOut(BaseModel):
+    template: str
+    subject: str
+    body: str
+
+
+class CommunicationOut(BaseModel):
+    """One message about the incident, and what became of it."""
+
+    id: int
+    key: str = Field(description="What it belongs to: a stage key, update:N, a clock notice.")
+    kind: str = Field(
+        description="stage, update, reminder, breach, started, prompt, unreached or page"
+    )
+    stage: str | None
+    audience: list[str]
+    recipient: str | None
+    channel: str
+    address: str = Field(description="Masked.")
+    template: str | None
+    subject: str
+    status: Literal["pending", "sent", "failed", "cancelled"]
+    attempts: int
+    queued_at: datetime
+    sent_at: datetime | None
+    error: str | None
 
 
 class FlagsIn(Strict):

@@ -20,7 +20,7 @@ from tocsin.incidents import clocks as clock_service
 from tocsin.incidents import lifecycle, timeline
 from tocsin.incidents.chain import GENESIS_HASH, format_instant
 from tocsin.incidents.ids import next_id
-from tocsin.incidents.models import Incident
+from tocsin.incidents.models import Clock, Incident
 from tocsin.policy import registry
 from tocsin.policy.loader import LoadedPolicy
 from tocsin.policy.schema import UnknownSeverity
@@ -64,6 +64,18 @@ def _check_type(loaded: LoadedPolicy, incident_type: str | None) -> None:
         )
 
 
+def _check_flags(loaded: LoadedPolicy, flags: Mapping[str, Any]) -> None:
+    """A typo'd flag (`personal_data_breech`) would start no regulatory clock: refuse it."""
+    allowed = loaded.policy.flag_ids()
+    unknown = [flag for flag in flags if flag not in allowed]
+    if unknown:
+        raise InvalidInput(
+            f"unknown flag {unknown[0]!r}; this policy's flags: {', '.join(allowed) or 'none'}",
+            field="flags",
+            allowed=allowed,
+        )
+
+
 def _check_not_after(field: str, value: datetime | None, limit: datetime, what: str) -> None:
     if value is not None and value > limit:
         raise InvalidInput(
@@ -83,6 +95,7 @@ def declare(
     """
     _check_severity(loaded, declaration.severity)
     _check_type(loaded, declaration.type)
+    _check_flags(loaded, declaration.flags or {})
     declared_at = now()
     detected_at = declaration.detected_at or declared_at
     _check_not_after("detected_at", detected_at, declared_at, "the declaration")
@@ -325,22 +338,38 @@ def add_note(session: Session, *, incident_id: str, text: str, actor: str) -> In
     return incident
 
 
-def publish_update(session: Session, *, incident_id: str, message: str, actor: str) -> Incident:
-    """Record a stakeholder update; the update clock is met and re-armed from now."""
+@dataclass(frozen=True)
+class Published:
+    incident: Incident
+    number: int  # 1 for the incident's first update
+    at: datetime
+
+
+def publish_update(
+    session: Session,
+    *,
+    incident_id: str,
+    message: str,
+    actor: str,
+    audience: Sequence[str] = (),
+) -> Published:
+    """Record a stakeholder update; the update clocks it answers are met and re-armed from
+    now (every update clock, or those owed to `audience`)."""
     incident = lock(session, incident_id)
     if incident.status == "closed":
         raise Conflict(f"{incident.id} is closed", field="status")
     at = now()
+    number = 1 + timeline.count(session, incident.id, kind="update_published")
+    data: dict[str, Any] = {"message": message, "status": incident.status, "number": number}
+    if audience:
+        data["audience"] = list(audience)
     timeline.append(
-        session,
-        incident=incident,
-        kind="update_published",
-        actor=actor,
-        at=at,
-        data={"message": message, "status": incident.status},
+        session, incident=incident, kind="update_published", actor=actor, at=at, data=data
     )
-    clock_service.on_update_published(session, incident=incident, at=at, actor=actor)
-    return incident
+    clock_service.on_update_published(
+        session, incident=incident, at=at, actor=actor, audience=audience
+    )
+    return Published(incident, number, at)
 
 
 def set_flags(
@@ -350,10 +379,12 @@ def set_flags(
     flags: Mapping[str, Any],
     actor: str,
     aware_at: datetime | None = None,
-) -> Incident:
+) -> tuple[Incident, list[Clock]]:
     """Set or clear flags (null clears). Flags such as `personal_data_breach` start the
-    regulatory clocks they trigger, counted from `aware_at` (default: now)."""
+    regulatory clocks they trigger, counted from `aware_at` (default: now); returns the
+    incident and the clocks started."""
     incident = lock(session, incident_id)
+    _check_flags(policy_of(session, incident), flags)
     current = now()
     _check_not_after("aware_at", aware_at, current, "now")
     aware = aware_at or current
@@ -366,8 +397,8 @@ def set_flags(
         at=current,
         data={"changes": dict(flags), "aware_at": format_instant(aware)},
     )
-    clock_service.on_flags_changed(session, incident=incident, aware_at=aware)
-    return incident
+    started = clock_service.on_flags_changed(session, incident=incident, aware_at=aware)
+    return incident, started
 
 
 def complete_clock(

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tocsin.incidents.chain import ChainBreak, canonical_event, find_break, link_hash
@@ -51,6 +51,13 @@ def append(
 def events(session: Session, incident_id: str) -> list[TimelineEvent]:
     query = select(TimelineEvent).where(TimelineEvent.incident_id == incident_id)
     return list(session.scalars(query.order_by(TimelineEvent.seq)))
+
+
+def count(session: Session, incident_id: str, *, kind: str) -> int:
+    query = select(func.count()).where(
+        TimelineEvent.incident_id == incident_id, TimelineEvent.kind == kind
+    )
+    return int(session.scalar(query) or 0)
 
 
 def verify_all(session: Session) -> Iterator[tuple[Incident, ChainBreak | None]]:

@@ -52,7 +52,7 @@ class _Model(BaseModel):
 
 class ContactMethodIn(_Model):
     name: Handle
-    kind: Literal["email", "webhook", "apprise"]
+    kind: Literal["email", "webhook", "apprise", "slack"]  # slack: a user id, for DMs
     address: str = Field(min_length=3, max_length=2000)
 
 

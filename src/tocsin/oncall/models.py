@@ -31,7 +31,7 @@ class ContactMethod(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[str] = mapped_column(String(20))  # email | webhook | apprise
+    kind: Mapped[str] = mapped_column(String(20))  # email | webhook | apprise | slack
     address: Mapped[str] = mapped_column(Text)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 

@@ -54,9 +54,10 @@ class PeopleOutcomes:
         subject: Incident | None,
         error: DeliveryError,
         at: datetime,
-    ) -> None:
+    ) -> str | None:
         """1. Note the error on the contact method. 2. Fall back to the person's next rule.
-        3. Record `notification_failed` on the incident's timeline."""
+        3. Record `notification_failed` on the incident's timeline. Returns what was done
+        instead (None: nothing else will reach them)."""
         _set_contact_error(session, claim.contact_method_id, error.message)
         fallback = _fall_back(session, claim, subject, at)
         if subject is not None:
@@ -68,6 +69,7 @@ class PeopleOutcomes:
                 at=at,
                 data=_failure_data(session, claim, error, fallback),
             )
+        return fallback
 
 
 def _acknowledged_since(session: Session, claim: Claim) -> bool:

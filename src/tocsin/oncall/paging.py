@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from tocsin.incidents import timeline
 from tocsin.incidents.models import Clock, Incident
 from tocsin.notify import acklinks, outbox
+from tocsin.notify.models import Notification
 from tocsin.oncall.models import (
     ContactMethod,
     EscalationPolicy,
@@ -131,6 +132,21 @@ def reach(session: Session, incident: Incident, targets: list[str], at: datetime
     return found
 
 
+@dataclass
+class Paged:
+    """What firing one step did: who was paged, who had been paged already at this instant
+    by another ladder's step, and what reached nobody."""
+
+    people: list[str] = field(default_factory=list)
+    already: dict[str, str] = field(default_factory=dict)  # handle -> the step that paged them
+    problems: list[str] = field(default_factory=list)
+    messages: int = 0
+
+    @property
+    def reached(self) -> bool:
+        return bool(self.messages or self.already)
+
+
 def page(
     session: Session,
     *,
@@ -139,30 +155,76 @@ def page(
     at: datetime,
     base_url: str,
     alert_lines: AlertLines,
-) -> None:
-    """Queue one message per notification rule for everyone the step reaches, and record it."""
+) -> Paged:
+    """Queue one message per notification rule for everyone the step reaches, and record it.
+
+    Two ladders can name the same person at the same instant (the runbook's matrix and the
+    service's escalation policy both page the on-call at t=0): they are paged once, with one
+    acknowledge link, and the second step records who had it already."""
     found = reach(session, incident, list(clock.targets), at)
-    queued = 0
+    paged = Paged(problems=list(found.problems))
     for person in found.people:
+        earlier = _already_paged(session, incident, clock, person)
+        if earlier is not None:
+            paged.already[person.handle] = earlier
+            continue
         rules = _rules(session, person)
         if not rules:
-            found.problems.append(f"{person.handle} has no notification rules")
+            paged.problems.append(f"{person.handle} has no notification rules")
             continue
         text = _text_for(session, incident, person, base_url, alert_lines)
-        queued += _queue_person(session, incident, clock, person, rules, at, text)
+        paged.messages += _queue_person(session, incident, clock, person, rules, at, text)
+        paged.people.append(person.handle)
+    _record(session, incident, clock, at, paged)
+    return paged
+
+
+def _record(session: Session, incident: Incident, clock: Clock, at: datetime, paged: Paged) -> None:
+    data: dict[str, object] = {
+        "key": clock.key,
+        "people": paged.people,
+        "messages": paged.messages,
+        "problems": paged.problems,
+    }
+    if paged.already:
+        data["already_paged"] = paged.already
     timeline.append(
         session,
         incident=incident,
-        kind="paged" if found.people else "page_failed",
+        kind="paged" if paged.reached else "page_failed",
         actor=ENGINE_ACTOR,
         at=at,
-        data={
-            "key": clock.key,
-            "people": [p.handle for p in found.people],
-            "messages": queued,
-            "problems": found.problems,
-        },
+        data=data,
     )
+
+
+def _already_paged(
+    session: Session, incident: Incident, clock: Clock, person: Person
+) -> str | None:
+    """Another escalation step of this incident that fired at this same instant and paged
+    this person (its key), if any."""
+    others = session.scalars(
+        select(Clock.key).where(
+            Clock.incident_id == incident.id,
+            Clock.kind == clock.kind,
+            Clock.state == "fired",
+            Clock.due_at == clock.due_at,
+            Clock.id != clock.id,
+        )
+    )
+    for key in others:
+        prefix = f"{incident.id}/{key}/{person.handle}/"
+        hit = session.scalar(
+            select(Notification.id)
+            .where(
+                Notification.incident_id == incident.id,
+                Notification.idempotency_key.startswith(prefix, autoescape=True),
+            )
+            .limit(1)
+        )
+        if hit is not None:
+            return key
+    return None
 
 
 def _rules(session: Session, person: Person) -> list[tuple[NotificationRule, ContactMethod]]:

@@ -19,6 +19,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+class OnSeverityChange(StrEnum):
+    """What a severity change does to a pending clock of the kind."""
+
+    TIGHTEN = "tighten"  # one per incident: the stricter of the old and the new target stands
+    ADD = "add"  # what the old severity owed stays owed; the new severity's are added
+    KEEP = "keep"  # not a matter of severity (regulatory notices, reviews)
+
+
 class OnDue(StrEnum):
     """What reaching the due time means."""
 
@@ -36,8 +44,9 @@ class ClockKind:
     - domain: the package whose handler acts on it.
     - noun: what a person calls it, for lists and messages.
     - warns: whether people are warned before it is due.
-    - replanned_on_severity: a severity change cancels it and plans the new severity's.
-    - ends_with_incident: it only matters while the incident is live (cancelled on resolve).
+    - on_severity_change: see OnSeverityChange.
+    - ends_with_incident: it only matters while the incident is live (cancelled on resolve;
+      a communication stage the policy marks `owed_after_resolution` is kept).
     - completable: a person settles it by saying it is done (`tocsin incident complete`);
       the others are settled by their own event (acknowledge, publish an update, resolve)
       or fire on their own.
@@ -49,7 +58,7 @@ class ClockKind:
     noun: str
     on_due: OnDue = OnDue.BREACH
     warns: bool = True
-    replanned_on_severity: bool = False
+    on_severity_change: OnSeverityChange = OnSeverityChange.KEEP
     ends_with_incident: bool = False
     completable: bool = False
     family: bool = False  # key is a prefix: "regulatory" covers "regulatory:gdpr"
@@ -63,7 +72,7 @@ ACKNOWLEDGE = ClockKind(
     subject="incident",
     domain="incidents",
     noun="acknowledgement",
-    replanned_on_severity=True,
+    on_severity_change=OnSeverityChange.TIGHTEN,
     ends_with_incident=True,
 )
 UPDATE = ClockKind(
@@ -71,7 +80,7 @@ UPDATE = ClockKind(
     subject="incident",
     domain="incidents",
     noun="stakeholder update",
-    replanned_on_severity=True,
+    on_severity_change=OnSeverityChange.TIGHTEN,
     ends_with_incident=True,
 )
 RESOLVE = ClockKind(
@@ -79,8 +88,7 @@ RESOLVE = ClockKind(
     subject="incident",
     domain="incidents",
     noun="resolution target",
-    replanned_on_severity=True,
-    ends_with_incident=True,
+    on_severity_change=OnSeverityChange.TIGHTEN,
 )
 ESCALATION = ClockKind(
     "escalation",
@@ -89,17 +97,36 @@ ESCALATION = ClockKind(
     noun="escalation step",
     on_due=OnDue.FIRE,
     warns=False,  # a step fires rather than falls due: nothing to warn about
-    replanned_on_severity=True,
+    on_severity_change=OnSeverityChange.ADD,
     ends_with_incident=True,
 )
 COMMS = ClockKind(
     "comms",
     subject="incident",
-    domain="incidents",
+    domain="comms",
     noun="communication stage",
-    replanned_on_severity=True,
+    on_severity_change=OnSeverityChange.ADD,
     ends_with_incident=True,
     completable=True,
+)
+COMMS_OPEN = ClockKind(
+    "comms_open",
+    subject="incident",
+    domain="comms",
+    noun="communication stage opening",
+    on_due=OnDue.FIRE,
+    warns=False,  # it is the moment to act itself
+    on_severity_change=OnSeverityChange.ADD,
+    ends_with_incident=True,
+)
+WAR_ROOM = ClockKind(
+    "war_room",
+    subject="incident",
+    domain="comms",
+    noun="war room",
+    on_due=OnDue.FIRE,
+    warns=False,
+    ends_with_incident=True,
 )
 REVIEW = ClockKind(
     "review", subject="incident", domain="incidents", noun="post-incident review", completable=True
@@ -113,7 +140,17 @@ REGULATORY = ClockKind(
     family=True,
 )
 
-_DECLARED: list[ClockKind] = [ACKNOWLEDGE, UPDATE, RESOLVE, ESCALATION, COMMS, REVIEW, REGULATORY]
+_DECLARED: list[ClockKind] = [
+    ACKNOWLEDGE,
+    UPDATE,
+    RESOLVE,
+    ESCALATION,
+    COMMS,
+    COMMS_OPEN,
+    WAR_ROOM,
+    REVIEW,
+    REGULATORY,
+]
 
 
 class UnknownClockKind(LookupError):

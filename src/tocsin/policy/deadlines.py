@@ -12,12 +12,13 @@ A target the policy leaves unset or marks "n/a" gives no clock.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tocsin.policy.clock_kinds import (
     ACKNOWLEDGE,
     COMMS,
+    COMMS_OPEN,
     ESCALATION,
     RESOLVE,
     REVIEW,
@@ -26,6 +27,7 @@ from tocsin.policy.clock_kinds import (
 )
 from tocsin.policy.durations import Duration, DurationKind
 from tocsin.policy.schema import (
+    Channel,
     CommunicationStage,
     EscalationStep,
     Policy,
@@ -39,7 +41,10 @@ __all__ = [
     "plan_incident_clocks",
     "plan_regulatory_clocks",
     "plan_review_clock",
+    "plan_stage_clocks",
     "plan_update_clock",
+    "plan_update_clocks",
+    "stage_of",
 ]
 
 
@@ -91,51 +96,68 @@ def names(policy: Policy, targets: list[str] | tuple[str, ...]) -> str:
 # -- incident ---------------------------------------------------------------------------------
 
 
+def is_act(duration: Duration) -> bool:
+    """ "Immediately", "at once", 0 minutes, or "in business hours": something to do now (or
+    as business hours open), not a deadline that is missed the moment it starts."""
+    return duration.kind is DurationKind.IMMEDIATE or (
+        duration.kind is DurationKind.BUSINESS_HOURS and not duration.amount
+    )
+
+
 def plan_incident_clocks(policy: Policy, severity_id: str, start: datetime) -> list[PlannedClock]:
     """Clocks started when an incident is declared at `start`, sorted by due time.
 
-    1. Acknowledge, first update and resolve, from the severity's targets.
+    1. Acknowledge, first update (and each channel's own cadence) and resolve, from the
+       severity's targets.
     2. One clock per escalation step; unacknowledged steps stop on acknowledgement,
        unresolved steps on resolution.
-    3. One clock per communication stage, met when that stage's notice goes out.
+    3. Per communication stage: a clock that opens it (sends it, or prompts the
+       communications lead) and, unless it is an act, the deadline it must be out by.
     """
     severity = policy.severity(severity_id)
     clocks = [
         *_target_clocks(policy, severity, start),
         *_escalation_clocks(policy, severity, start),
-        *(_comms_clock(policy, stage, start) for stage in severity.communication),
+        *plan_stage_clocks(policy, severity.id, start, starts_from="declared"),
     ]
     return sorted(clocks, key=lambda clock: clock.due_at)
 
 
 def _target_clocks(policy: Policy, severity: Severity, start: datetime) -> list[PlannedClock]:
     clocks: list[PlannedClock] = []
-    if severity.respond_within is not None:
-        clocks.append(
-            _clock(
-                policy,
-                ACKNOWLEDGE.key,
-                start,
-                severity.respond_within,
-                f"Acknowledge {within(severity.respond_within)}",
-                stop_on="acknowledged",
-            )
-        )
-    update = plan_update_clock(policy, severity.id, start)
-    if update is not None:
-        clocks.append(update)
-    if severity.resolve_within is not None:
-        clocks.append(
-            _clock(
-                policy,
-                RESOLVE.key,
-                start,
-                severity.resolve_within,
-                f"Resolve {within(severity.resolve_within)}",
-                stop_on="resolved",
-            )
-        )
+    respond = _deadline(policy, severity.respond_within, "respond_within")
+    if respond is not None:
+        label = f"Acknowledge {within(respond)}" + _strictest_note(severity.respond_within)
+        clocks.append(_clock(policy, ACKNOWLEDGE.key, start, respond, label, "acknowledged"))
+    clocks += plan_update_clocks(policy, severity.id, start)
+    resolve = _deadline(policy, severity.resolve_within, "resolve_within")
+    if resolve is not None:
+        label = f"Resolve {within(resolve)}" + _strictest_note(severity.resolve_within)
+        clocks.append(_clock(policy, RESOLVE.key, start, resolve, label, "resolved"))
     return clocks
+
+
+def _deadline(policy: Policy, target: Duration | None, attribute: str) -> Duration | None:
+    """The target as a deadline. "asap" or "immediately" is at least as strict as the
+    strictest real target of the ladder (rastup SEV4 resolves "asap": within SEV3's 1 hour),
+    never an automatic breach; a ladder with no real target gives no clock."""
+    if target is None or not is_act(target):
+        return target
+    real = [
+        d
+        for d in (getattr(s, attribute) for s in policy.severities)
+        if d is not None and not is_act(d)
+    ]
+    calendar = [d for d in real if d.kind is DurationKind.CALENDAR]
+    return min(calendar, key=lambda d: d.amount) if calendar else (real[0] if real else None)
+
+
+def _strictest_note(target: Duration | None) -> str:
+    return (
+        " (as soon as possible; at most the ladder's strictest target)"
+        if (target is not None and is_act(target))
+        else ""
+    )
 
 
 def _escalation_clocks(policy: Policy, severity: Severity, start: datetime) -> list[PlannedClock]:
@@ -143,12 +165,12 @@ def _escalation_clocks(policy: Policy, severity: Severity, start: datetime) -> l
     clocks = []
     for step in severity.escalation:
         counts[step.when] = counts.get(step.when, 0) + 1
-        clocks.append(_escalation_clock(policy, step, counts[step.when], start))
+        clocks.append(_escalation_clock(policy, severity, step, counts[step.when], start))
     return clocks
 
 
 def _escalation_clock(
-    policy: Policy, step: EscalationStep, number: int, start: datetime
+    policy: Policy, severity: Severity, step: EscalationStep, number: int, start: datetime
 ) -> PlannedClock:
     whom = names(policy, step.notify)
     label = (
@@ -156,7 +178,7 @@ def _escalation_clock(
     )
     return PlannedClock(
         kind=ESCALATION.key,
-        key=f"{ESCALATION.key}:{step.when}:{number}",
+        key=f"{ESCALATION.key}:{severity.id}:{step.when}:{number}",
         due_at=policy.calendar().add(start, step.after),
         action="escalate" if step.notify else "remind",
         label=label + (f" ({step.note})" if step.note else ""),
@@ -165,17 +187,86 @@ def _escalation_clock(
     )
 
 
-def _comms_clock(policy: Policy, stage: CommunicationStage, start: datetime) -> PlannedClock:
-    title = stage.name or stage.stage
-    return PlannedClock(
+def stage_key(severity_id: str, stage: CommunicationStage, *, opening: bool = False) -> str:
+    kind = COMMS_OPEN.key if opening else COMMS.key
+    return f"{kind}:{severity_id}:{stage.stage}"
+
+
+def stage_of(policy: Policy, key: str) -> tuple[Severity, CommunicationStage] | None:
+    """The severity and stage a comms clock's key names ("comms:P0:extended")."""
+    _, _, rest = key.partition(":")
+    severity_id, _, stage_id = rest.partition(":")
+    severity = next((s for s in policy.severities if s.id == severity_id), None)
+    if severity is None:
+        return None
+    stage = next((st for st in severity.communication if st.stage == stage_id), None)
+    return None if stage is None else (severity, stage)
+
+
+def plan_stage_clocks(
+    policy: Policy, severity_id: str, start: datetime, *, starts_from: str
+) -> list[PlannedClock]:
+    """The stages of this severity that count from `starts_from` (declared or resolved)."""
+    severity = policy.severity(severity_id)
+    clocks: list[PlannedClock] = []
+    for stage in severity.communication:
+        if stage.starts_from == starts_from:
+            clocks += _stage_clocks(policy, severity, stage, start)
+    return clocks
+
+
+def _stage_clocks(
+    policy: Policy, severity: Severity, stage: CommunicationStage, start: datetime
+) -> list[PlannedClock]:
+    calendar = policy.calendar()
+    opens_at = _opens_at(policy, stage, start)
+    whom = names(policy, stage.audience)
+    verb = "Send" if stage.mode == "auto" else "Prompt the communications lead to send"
+    opening = PlannedClock(
+        kind=COMMS_OPEN.key,
+        key=stage_key(severity.id, stage, opening=True),
+        due_at=opens_at,
+        action="notify" if stage.mode == "auto" else "prompt",
+        label=f"{stage.title}: {verb.lower()} to {whom}",
+        targets=tuple(stage.audience),
+        stop_on=None,
+    )
+    if is_act(stage.within):
+        return [opening]
+    deadline = PlannedClock(
         kind=COMMS.key,
-        key=f"{COMMS.key}:{stage.stage}",
-        due_at=policy.calendar().add(start, stage.within),
+        key=stage_key(severity.id, stage),
+        due_at=calendar.add(start, stage.within),
         action="notify",
-        label=f"{title}: notify {names(policy, stage.audience)} {within(stage.within)}",
+        label=f"{stage.title}: notify {whom} {within(stage.within)}",
         targets=tuple(stage.audience),
         stop_on="notified",
     )
+    return [opening, deadline]
+
+
+def _opens_at(policy: Policy, stage: CommunicationStage, start: datetime) -> datetime:
+    """When a stage opens: `opens_after` its start; a stage counted in business time (or
+    due "in business hours") also waits for business hours to open."""
+    calendar = policy.calendar()
+    opens_at = calendar.add(start, stage.opens_after) if stage.opens_after else start
+    if stage.within.kind in (DurationKind.BUSINESS_HOURS, DurationKind.BUSINESS_DAYS):
+        opens_at = calendar.next_open(opens_at)
+    return opens_at
+
+
+def plan_update_clocks(
+    policy: Policy, severity_id: str, last_update_at: datetime
+) -> list[PlannedClock]:
+    """The next stakeholder update, and each coordination channel's own cadence for this
+    severity (MaxAI P1: stakeholders every 2 hours, the Slack channel every hour)."""
+    found = [plan_update_clock(policy, severity_id, last_update_at)]
+    found += [
+        _channel_update_clock(policy, channel, every, last_update_at)
+        for channel in policy.channels
+        if (every := channel.update_every.get(severity_id)) is not None
+    ]
+    return [clock for clock in found if clock is not None]
 
 
 def plan_update_clock(
@@ -189,11 +280,22 @@ def plan_update_clock(
     if severity.update_audience:
         label += f" to {names(policy, severity.update_audience)}"
     every = severity.update_every
-    return _clock(policy, UPDATE.key, last_update_at, every, label, stop_on="updated")
+    clock = _clock(policy, UPDATE.key, last_update_at, every, label, "updated")
+    return replace(clock, targets=tuple(severity.update_audience))
+
+
+def _channel_update_clock(
+    policy: Policy, channel: Channel, every: Duration, last_update_at: datetime
+) -> PlannedClock:
+    label = f"Post an update in {channel.name} {within(every)}"
+    clock = _clock(policy, UPDATE.key, last_update_at, every, label, "updated")
+    return replace(
+        clock, key=f"{UPDATE.key}:{channel.id}", targets=(f"policy_channel:{channel.id}",)
+    )
 
 
 def _clock(
-    policy: Policy, kind: str, start: datetime, duration: Duration, label: str, *, stop_on: str
+    policy: Policy, kind: str, start: datetime, duration: Duration, label: str, stop_on: str
 ) -> PlannedClock:
     return PlannedClock(
         kind=kind,
@@ -217,7 +319,7 @@ def plan_review_clock(
     if not required or window is None:
         return None
     label = f"Hold the post-incident review {within(window)} of resolution"
-    return _clock(policy, REVIEW.key, resolved_at, window, label, stop_on="reviewed")
+    return _clock(policy, REVIEW.key, resolved_at, window, label, "reviewed")
 
 
 def plan_regulatory_clocks(

@@ -37,6 +37,8 @@ from pydantic import (
 
 from tocsin.policy.durations import BusinessCalendar, Duration, parse_duration
 from tocsin.policy.routing import Routing
+from tocsin.policy.templates import problems as template_problems
+from tocsin.policy.templates import variables_used
 
 __all__ = [
     "ActionItemClass",
@@ -50,6 +52,7 @@ __all__ = [
     "Regulatory",
     "Role",
     "Severity",
+    "StageCondition",
     "Template",
     "UnknownActionItemClass",
     "UnknownSeverity",
@@ -228,8 +231,26 @@ class Holidays(_Model):
 # -- people -----------------------------------------------------------------------------------
 
 
+MEMBER_KINDS = ("person", "team", "schedule", "role", "channel", "email", "slack")
+Member = Annotated[
+    str,
+    StringConstraints(
+        pattern=rf"^({'|'.join(MEMBER_KINDS)}):\S.*$",
+        max_length=300,
+    ),
+    WithJsonSchema({"type": "string", "examples": ["team:legal", "channel:exec-sms"]}),
+]
+
+
 class Audience(_Model):
-    """Anyone who can be notified or escalated to. An unknown contact stays None (not set)."""
+    """Anyone who can be notified or escalated to. An unknown contact stays None (not set).
+
+    Who a message to the audience reaches: its `email`, the holder of its `role`, its `chat`
+    channel (through the Slack bot), and each of `members`: `person:<handle>`, `team:<handle>`
+    and `schedule:<handle>` (from the on-call file), `role:<role id>`, `channel:<name>` (a
+    named notification channel: `tocsin notify channel add`), `email:<address>` or
+    `slack:#channel`. A phone number alone reaches nobody: add the SMS service as a channel.
+    """
 
     id: Id
     name: str
@@ -239,7 +260,17 @@ class Audience(_Model):
     chat: str | None = None
     url: str | None = None
     role: Id | None = None
+    members: list[Member] = []
     note: str | None = None
+
+    def reach(self) -> list[str]:
+        """Every member reference, the shorthand fields included, without repeats."""
+        implied = [
+            f"email:{self.email}" if self.email else None,
+            f"role:{self.role}" if self.role else None,
+            f"slack:{self.chat}" if self.chat else None,
+        ]
+        return list(dict.fromkeys([m for m in implied if m] + list(self.members)))
 
 
 class Role(_Model):
@@ -291,16 +322,43 @@ class EscalationStep(_Model):
     note: str | None = None
 
 
+class StageCondition(_Model):
+    """A member of a stage's audience is told only when the incident has one of these flags
+    or types ("Security Officer (if security-related)")."""
+
+    flags: list[Id] = []
+    types: list[Id] = []
+    note: str | None = None
+
+
 class CommunicationStage(_Model):
+    """One stage of a severity's communication tree.
+
+    It opens `opens_after` its start (`starts_from`: the declaration, or the resolution for a
+    resolution notice) and is due `within` of the same start. An `auto` stage is sent when it
+    opens; a `prompt` stage asks the communications lead to send it. A `conditions` entry
+    limits a member of the audience to incidents with a flag or type: write it as the
+    runbook does (`if security-related`, naming a flag or type) or as `{flags: [...]}`.
+    """
+
     stage: Id
     name: str | None = None
     window: str | None = None
     within: ReqDuration
+    opens_after: OptDuration = None
+    starts_from: Literal["declared", "resolved"] = "declared"
+    mode: Literal["auto", "prompt"] = "auto"
+    template: Id | None = None
+    owed_after_resolution: bool = False
     audience: list[Id] = []
     channels: list[str] = []
     actions: list[str] = []
-    conditions: dict[Id, str] = {}
+    conditions: dict[Id, str | StageCondition] = {}
     note: str | None = None
+
+    @property
+    def title(self) -> str:
+        return self.name or self.stage
 
 
 class ReviewRule(_Model):
@@ -326,6 +384,7 @@ class Severity(_Model):
     update_every: OptDuration = None
     update_audience: list[Id] = []
     update_channel: str | None = None
+    update_template: Id | None = None
     update_notes: str | None = None
     pages: bool = False
     review: ReviewRule = ReviewRule()
@@ -385,9 +444,8 @@ class Template(_Model):
     note: str | None = None
 
     def placeholders(self) -> list[str]:
-        """The `{{ name }}` fields used in subject and body, in first-seen order."""
-        text = f"{self.subject or ''}\n{self.body}"
-        return list(dict.fromkeys(re.findall(r"\{\{\s*([\w.]+)\s*\}\}", text)))
+        """The variables used in subject and body (`incident.id`), in first-seen order."""
+        return variables_used(f"{self.subject or ''}\n{self.body}")
 
 
 # -- after the incident -----------------------------------------------------------------------
@@ -532,6 +590,10 @@ class Policy(_Model):
     incident_types: list[IncidentType] = []
     phases: list[Phase] = []
     templates: list[Template] = []
+    update_template: Id | None = None
+    fallback: list[Id] = []
+    # Who is reminded about each clock kind (role ids), e.g. {update: [communications_lead]}.
+    reminders: dict[str, list[Id]] = {}
     post_incident: PostIncident = PostIncident()
     regulatory: list[Regulatory] = []
     routing: Routing = Field(default_factory=Routing)
@@ -590,6 +652,34 @@ class Policy(_Model):
         found.update((audience.id, audience.name) for audience in self.audiences)
         return found.get(target_id, target_id)
 
+    def channel(self, channel_id: str) -> Channel | None:
+        return next((c for c in self.channels if c.id == channel_id), None)
+
+    def template(self, template_id: str) -> Template | None:
+        return next((t for t in self.templates if t.id == template_id), None)
+
+    def audience(self, audience_id: str) -> Audience | None:
+        return next((a for a in self.audiences if a.id == audience_id), None)
+
+    def update_template_for(self, severity_id: str) -> str | None:
+        return self.severity(severity_id).update_template or self.update_template
+
+    def condition(self, stage: CommunicationStage, target: str) -> StageCondition | None:
+        """The condition on `target` in this stage, with a runbook phrase resolved to the
+        flag or type it names (None if the target is unconditional)."""
+        written = stage.conditions.get(target)
+        if written is None or isinstance(written, StageCondition):
+            return written
+        return self._phrase_condition(written)
+
+    def _phrase_condition(self, phrase: str) -> StageCondition | None:
+        wanted = _plain(phrase.removeprefix("if ").removeprefix("If "))
+        flags = [f.id for f in self.flags if wanted in (_plain(f.id), _plain(f.name))]
+        types = [t.id for t in self.incident_types if wanted in (_plain(t.id), _plain(t.name))]
+        if not flags and not types:
+            return None
+        return StageCondition(flags=flags, types=types, note=phrase)
+
     def review_rule(self, severity_id: str) -> tuple[bool, Duration | None]:
         """(whether a review is required, how long after resolution it is due)."""
         severity = self.severity(severity_id)
@@ -645,6 +735,11 @@ def _routing_problems(policy: Policy) -> Problems:
         if rule.severity is not None and rule.severity not in known:
             loc: Loc = ("routing", "rules", index, "severity")
             yield loc, f"unknown severity {rule.severity!r}; this policy has {', '.join(known)}"
+
+
+def _plain(text: str) -> str:
+    """'Security-related', 'security_related' and 'security related' compare alike."""
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
 def _duplicates(loc: Loc, items: Iterable[Any], attr: str = "id") -> Problems:
@@ -710,15 +805,34 @@ def _severity_problems(policy: Policy) -> Problems:
         yield from _escalation_order(loc, severity.escalation)
         yield from _duplicates((*loc, "communication"), severity.communication, "stage")
         for stage_index, stage in enumerate(severity.communication):
-            stage_loc = (*loc, "communication", stage_index)
-            yield from check((*stage_loc, "audience"), stage.audience)
-            for target in stage.conditions:
-                if target not in stage.audience:
-                    yield (
-                        (*stage_loc, "conditions", target),
-                        (f"{target!r} is not in this stage's audience"),
-                    )
+            yield from _stage_problems(policy, (*loc, "communication", stage_index), stage)
+        yield from _template_ref(policy, (*loc, "update_template"), severity.update_template)
         yield from _review_conflict(policy, loc, severity)
+
+
+def _stage_problems(policy: Policy, loc: Loc, stage: CommunicationStage) -> Problems:
+    yield from _targets(policy)((*loc, "audience"), stage.audience)
+    yield from _template_ref(policy, (*loc, "template"), stage.template)
+    for target in stage.conditions:
+        if target not in stage.audience:
+            yield (*loc, "conditions", target), f"{target!r} is not in this stage's audience"
+        elif policy.condition(stage, target) is None:
+            yield (
+                (*loc, "conditions", target),
+                f"{stage.conditions[target]!r} names no flag or incident type of this policy; "
+                f"write it as 'if <flag name>' or {{flags: [...]}} (flags: "
+                f"{', '.join(policy.flag_ids()) or 'none'})",
+            )
+    opens, within = stage.opens_after, stage.within
+    same_kind = opens is not None and _nominal(opens)[0] == _nominal(within)[0]
+    if opens is not None and same_kind and _nominal(opens)[1] > _nominal(within)[1]:
+        yield (*loc, "opens_after"), f"{opens} is after the stage is due ({within})"
+
+
+def _template_ref(policy: Policy, loc: Loc, template_id: str | None) -> Problems:
+    if template_id is not None and policy.template(template_id) is None:
+        known = ", ".join(t.id for t in policy.templates) or "none defined"
+        yield loc, f"unknown template {template_id!r}; allowed: {known}"
 
 
 def _nominal(duration: Duration) -> tuple[str, float]:
@@ -765,6 +879,13 @@ def _procedure_problems(policy: Policy) -> Problems:
     for index, audience in enumerate(policy.audiences):
         if audience.role is not None:
             yield from _references(("audiences", index, "role"), [audience.role], roles, "role")
+        member_roles = [m.partition(":")[2] for m in audience.members if m.startswith("role:")]
+        yield from _references(("audiences", index, "members"), member_roles, roles, "role")
+    audience_ids = [audience.id for audience in policy.audiences]
+    yield from _references(("fallback",), policy.fallback, audience_ids, "audience")
+    for kind, reminded in policy.reminders.items():
+        yield from _references(("reminders", kind), reminded, roles, "role")
+    yield from _template_ref(policy, ("update_template",), policy.update_template)
     yield from check(("escalation_chain",), policy.escalation_chain)
     for index, channel in enumerate(policy.channels):
         yield from _mapping_keys(
@@ -776,6 +897,9 @@ def _procedure_problems(policy: Policy) -> Problems:
         )
     for index, template in enumerate(policy.templates):
         loc: Loc = ("templates", index)
+        for field in ("subject", "body"):
+            for problem in template_problems(getattr(template, field) or ""):
+                yield (*loc, field), problem
         yield from check((*loc, "audience"), template.audience)
         yield from _references((*loc, "when"), template.when, severities, "severity")
         yield from _references((*loc, "types"), template.types, types, "incident type")

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from tocsin.auth import service as auth_service
 from tocsin.auth.service import Principal
+from tocsin.comms.messages import Sending
 from tocsin.config import Settings
 from tocsin.db import Database
+from tocsin.flows import communications
 from tocsin.policy.loader import LoadedPolicy
 
 
@@ -23,6 +25,11 @@ class Runtime:
     settings: Settings
     database: Database
     policy: LoadedPolicy
+
+    @property
+    def sending(self) -> Sending:
+        """How messages from this process are sent (links, admins, the on-call file)."""
+        return communications.sending(self.settings)
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -17,6 +17,7 @@ CHANNELS: dict[str, str] = {
     "email": "tocsin.notify.channels.email:send",
     "webhook": "tocsin.notify.channels.webhook:send",
     "apprise": "tocsin.notify.channels.apprise_channel:send",
+    "slack": "tocsin.notify.channels.slack:send",
 }
 # Channels a person reads: at most one message a minute per contact method (later ones bundle).
 RATE_LIMITED = frozenset({"email", "apprise"})

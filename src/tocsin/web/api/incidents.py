@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert
 from tocsin.errors import InvalidInput
+from tocsin.flows import communications
 from tocsin.flows import incidents as incident_flows
 from tocsin.incidents import clocks as clock_service
 from tocsin.incidents import service, timeline
@@ -65,6 +66,7 @@ def declare(body: DeclareIn, runtime: RuntimeDep, principal: Responder) -> Incid
             loaded=runtime.policy,
             declaration=incident_flows.Declaration(**body.model_dump()),
             actor=principal.name,
+            sending=runtime.sending,
         )
         session.flush()
         return _out(session, incident)
@@ -196,10 +198,17 @@ def publish_update(
     incident_id: str, body: UpdateIn, runtime: RuntimeDep, principal: Responder
 ) -> IncidentOut:
     with runtime.database.write_session() as session:
-        incident = incident_flows.publish_update(
-            session, incident_id=incident_id, message=body.message, actor=principal.name
+        sent = communications.publish_update(
+            session,
+            incident_id=incident_id,
+            message=body.message,
+            actor=principal.name,
+            sending=runtime.sending,
+            audience=body.audience,
+            template=body.template,
+            fields=body.fields,
         )
-        return _out(session, incident)
+        return _out(session, sent.incident)
 
 
 @router.post("/{incident_id}/flags", summary="Set or clear flags (starts regulatory clocks)")
@@ -213,6 +222,7 @@ def set_flags(
             flags=body.flags,
             aware_at=body.aware_at,
             actor=principal.name,
+            sending=runtime.sending,
         )
         return _out(session, incident)
 

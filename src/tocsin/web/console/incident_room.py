@@ -16,7 +16,9 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from tocsin.comms.messages import Sending
 from tocsin.errors import InvalidInput, NotFound, TocsinError
+from tocsin.flows import communications
 from tocsin.flows import incidents as incident_flows
 from tocsin.incidents import clocks as clock_service
 from tocsin.incidents import service, timeline
@@ -113,20 +115,24 @@ def incident_page(
 # -- actions ------------------------------------------------------------------------------------
 
 # Each action: (session, incident id, form, actor) → what to tell the responder when it worked.
-Action = Callable[[Session, str, Form, str], str]
+Action = Callable[[Session, str, Form, str, Sending], str]
 
 
-def _acknowledge(session: Session, incident_id: str, _form: Form, actor: str) -> str:
+def _acknowledge(
+    session: Session, incident_id: str, _form: Form, actor: str, sending: Sending
+) -> str:
     incident_flows.acknowledge(session, incident_id=incident_id, actor=actor)
     return "Acknowledged: the acknowledge clock is met and the pager stops."
 
 
-def _escalate(session: Session, incident_id: str, _form: Form, actor: str) -> str:
+def _escalate(session: Session, incident_id: str, _form: Form, actor: str, sending: Sending) -> str:
     incident_flows.escalate_now(session, incident_id=incident_id, actor=actor)
     return "Escalated: the next step is being paged now."
 
 
-def _change_status(session: Session, incident_id: str, form: Form, actor: str) -> str:
+def _change_status(
+    session: Session, incident_id: str, form: Form, actor: str, sending: Sending
+) -> str:
     body = StatusIn(status=form.get("status"), message=form.get("message"))
     incident_flows.change_status(
         session, incident_id=incident_id, status=body.status, message=body.message, actor=actor
@@ -134,7 +140,9 @@ def _change_status(session: Session, incident_id: str, form: Form, actor: str) -
     return f"Status is now {body.status}."
 
 
-def _change_severity(session: Session, incident_id: str, form: Form, actor: str) -> str:
+def _change_severity(
+    session: Session, incident_id: str, form: Form, actor: str, sending: Sending
+) -> str:
     body = SeverityIn(severity=form.get("severity"), reason=form.get("reason"))
     incident_flows.change_severity(
         session, incident_id=incident_id, severity=body.severity, reason=body.reason, actor=actor
@@ -142,7 +150,9 @@ def _change_severity(session: Session, incident_id: str, form: Form, actor: str)
     return f"Severity is now {body.severity}; its clocks were replanned."
 
 
-def _assign_role(session: Session, incident_id: str, form: Form, actor: str) -> str:
+def _assign_role(
+    session: Session, incident_id: str, form: Form, actor: str, sending: Sending
+) -> str:
     body = RoleIn(role=form.get("role"), assignee=form.optional("assignee"))
     incident_flows.assign_role(
         session, incident_id=incident_id, role=body.role, assignee=body.assignee, actor=actor
@@ -150,33 +160,42 @@ def _assign_role(session: Session, incident_id: str, form: Form, actor: str) -> 
     return f"{body.role}: {body.assignee}" if body.assignee else f"{body.role} cleared."
 
 
-def _add_note(session: Session, incident_id: str, form: Form, actor: str) -> str:
+def _add_note(session: Session, incident_id: str, form: Form, actor: str, sending: Sending) -> str:
     body = NoteIn(text=form.get("text"))
     incident_flows.add_note(session, incident_id=incident_id, text=body.text, actor=actor)
     return "Note added to the timeline."
 
 
-def _publish_update(session: Session, incident_id: str, form: Form, actor: str) -> str:
+def _publish_update(
+    session: Session, incident_id: str, form: Form, actor: str, sending: Sending
+) -> str:
     body = UpdateIn(message=form.get("message"))
-    incident_flows.publish_update(
-        session, incident_id=incident_id, message=body.message, actor=actor
+    communications.publish_update(
+        session, incident_id=incident_id, message=body.message, actor=actor, sending=sending
     )
     return "Update published; the next update clock starts now."
 
 
-def _set_flag(session: Session, incident_id: str, form: Form, actor: str) -> str:
+def _set_flag(session: Session, incident_id: str, form: Form, actor: str, sending: Sending) -> str:
     flag = form.get("flag").strip()
     if not flag:
         raise InvalidInput("choose a flag", field="flag")
     value = None if form.get("value") == "clear" else True
     aware_at = parse_instant(form.optional("aware_at"), "aware_at")
     incident_flows.set_flags(
-        session, incident_id=incident_id, flags={flag: value}, aware_at=aware_at, actor=actor
+        session,
+        incident_id=incident_id,
+        flags={flag: value},
+        aware_at=aware_at,
+        actor=actor,
+        sending=sending,
     )
     return f"{flag} {'cleared' if value is None else 'set'}."
 
 
-def _complete_clock(session: Session, incident_id: str, form: Form, actor: str) -> str:
+def _complete_clock(
+    session: Session, incident_id: str, form: Form, actor: str, sending: Sending
+) -> str:
     key = form.get("key").strip()
     if not key:
         raise InvalidInput("choose a pending clock", field="key")
@@ -205,7 +224,7 @@ def _run(runtime: Runtime, incident_id: str, action: str, form: Form, actor: str
     title, run = ACTIONS[action]
     try:
         with runtime.database.write_session() as session:
-            done = run(session, incident_id, form, actor)
+            done = run(session, incident_id, form, actor, runtime.sending)
     except (ValidationError, TocsinError) as exc:
         return Flash("error", f"{title} failed — {problems_text(problems_of(exc))}")
     return Flash("ok", done)

@@ -1,0 +1,196 @@
+"""From a policy's targets to the addresses a message goes to.
+
+A target is a role id (the incident's role holder; if nobody holds the role, the policy's
+standing contact for it, such as ProofKit's tech@ for the technical lead), an audience id
+(its email, role, chat channel and members), or `policy_channel:<id>` (a coordination channel
+the policy names, such as MaxAI's #incident-<id>). A member that names a condition the
+incident does not meet is left out; one that reaches nobody is named in `problems`, never
+dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from tocsin.comms.recipients import Directory, Reach, Recipient
+from tocsin.errors import InvalidInput
+from tocsin.incidents.models import Incident
+from tocsin.policy.schema import Audience, CommunicationStage, Policy, StageCondition
+
+POLICY_CHANNEL = "policy_channel:"
+
+
+def resolve(
+    session: Session,
+    *,
+    policy: Policy,
+    incident: Incident,
+    targets: Sequence[str],
+    directory: Directory,
+    at: datetime,
+    stage: CommunicationStage | None = None,
+) -> Reach:
+    """Everyone the targets reach (without repeats), and what could not be reached."""
+    reach = Reach()
+    for target in targets:
+        condition = policy.condition(stage, target) if stage is not None else None
+        if condition is not None and not applies(condition, incident):
+            continue
+        reach.merge(_target(session, policy, incident, target, directory, at))
+    return reach
+
+
+def normalize(policy: Policy, targets: Sequence[str]) -> list[str]:
+    """Targets a person names (role, audience or coordination channel ids) as clocks hold
+    them; an unknown one is refused, naming what is allowed."""
+    allowed = policy.target_ids() + [c.id for c in policy.channels]
+    found = []
+    for target in targets:
+        plain = target.removeprefix(POLICY_CHANNEL)
+        if plain not in allowed:
+            raise InvalidInput(
+                f"unknown audience {target!r}; allowed: {', '.join(allowed)}",
+                field="audience",
+                allowed=allowed,
+            )
+        is_channel = policy.channel(plain) is not None and plain not in policy.target_ids()
+        found.append(f"{POLICY_CHANNEL}{plain}" if is_channel else plain)
+    return found
+
+
+def applies(condition: StageCondition, incident: Incident) -> bool:
+    flagged = any(incident.flags.get(flag) for flag in condition.flags)
+    return flagged or (incident.type is not None and incident.type in condition.types)
+
+
+def _target(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    target: str,
+    directory: Directory,
+    at: datetime,
+) -> Reach:
+    if target.startswith(POLICY_CHANNEL):
+        return _policy_channel(policy, incident, target.removeprefix(POLICY_CHANNEL))
+    if target in policy.role_ids():
+        return _role(session, policy, incident, target, directory, at)
+    audience = policy.audience(target)
+    if audience is not None:
+        return _audience(session, policy, incident, audience, directory, at)
+    if policy.channel(target) is not None:
+        return _policy_channel(policy, incident, target)
+    return Reach(problems=[f"{target!r} is not a role, audience or channel of the policy"])
+
+
+def _role(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    role_id: str,
+    directory: Directory,
+    at: datetime,
+) -> Reach:
+    """The role holder; else the policy's standing contacts for the role."""
+    name = policy.target_name(role_id)
+    holder = incident.roles.get(role_id)
+    reach = directory.person(session, holder) if holder else Reach()
+    if reach.recipients:
+        return reach
+    standing = [a for a in policy.audiences if a.role == role_id]
+    for audience in standing:
+        members = [m for m in audience.reach() if not m.startswith("role:")]
+        reach.merge(_members(session, policy, incident, audience, members, directory, at))
+    if not reach.recipients:
+        why = f"held by {holder}, who cannot be reached" if holder else "not assigned"
+        reach.problems.append(f"{name} is {why}, and the policy has no standing contact for it")
+    return reach
+
+
+def _audience(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    audience: Audience,
+    directory: Directory,
+    at: datetime,
+) -> Reach:
+    members = audience.reach()
+    reach = _members(session, policy, incident, audience, members, directory, at)
+    if not members:
+        reach.problems.append(
+            f"{audience.name} has no address: give it an email or members in the policy"
+        )
+    return reach
+
+
+def _members(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    audience: Audience,
+    members: Sequence[str],
+    directory: Directory,
+    at: datetime,
+) -> Reach:
+    reach = Reach()
+    for member in members:
+        found = _member(session, policy, incident, member, directory, at)
+        reach.add(found.recipients)
+        reach.problems += [f"{audience.name}: {problem}" for problem in found.problems]
+    return reach
+
+
+def _member(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    member: str,
+    directory: Directory,
+    at: datetime,
+) -> Reach:
+    kind, _, value = member.partition(":")
+    match kind:
+        case "email":
+            return Reach([Recipient(value, "email", value)])
+        case "slack":
+            return Reach([Recipient(value, "slack", render_name(value, incident))])
+        case "person":
+            return directory.person(session, value)
+        case "team":
+            return directory.team(session, value)
+        case "schedule":
+            return directory.schedule(session, value, at)
+        case "role":
+            return _role(session, policy, incident, value, directory, at)
+        case "channel":
+            return named_channel(session, value)
+    return Reach(problems=[f"{member!r} is not a member reference Tocsin knows"])
+
+
+def named_channel(session: Session, name: str) -> Reach:
+    """A notification channel saved under a name (`tocsin notify channel add NAME ...`)."""
+    return Reach(
+        problems=[
+            f"no notification channel named {name!r}: add it with `tocsin notify channel add`"
+        ]
+    )
+
+
+def _policy_channel(policy: Policy, incident: Incident, channel_id: str) -> Reach:
+    channel = policy.channel(channel_id)
+    if channel is None:
+        return Reach(problems=[f"the policy has no channel {channel_id!r}"])
+    if channel.kind == "slack" and channel.address:
+        return Reach([Recipient(channel.name, "slack", render_name(channel.address, incident))])
+    return Reach(problems=[f"{channel.name} has no address Tocsin can post to"])
+
+
+def render_name(text: str, incident: Incident) -> str:
+    """A channel name the policy writes with the incident in it: `#incident-{{ incident.id }}`."""
+    for placeholder in ("{{ incident.id }}", "{{incident.id}}", "[incident-id]"):
+        text = text.replace(placeholder, incident.id.lower())
+    return text
