@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tocsin.cli import admin, alerts, incident, oncall, policy
+from tocsin.cli import admin, alerts, comms, incident, oncall, policy
 
 app = typer.Typer(
     name="tocsin",
@@ -12,6 +12,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+incident.app.command("comms")(comms.comms)
 app.add_typer(incident.app, name="incident")
 app.add_typer(policy.app, name="policy")
 app.add_typer(alerts.integration_app, name="integration")

@@ -48,6 +48,13 @@ def _show(incident: dict[str, Any], as_json: bool) -> None:
             (c["kind"], c["label"], short_time(c["due_at"]), c["state"]) for c in incident["clocks"]
         ]
         table("Clocks", ["kind", "what", "due", "state"], clocks)
+    failures = incident.get("page_failures") or []
+    if failures:
+        undelivered = [
+            (str(f["person"] or "-"), str(f["channel"]), str(f["address"]), str(f["error"]))
+            for f in failures
+        ]
+        table("Not delivered", ["for", "channel", "address", "why"], undelivered)
 
 
 def _parse_flags(flags: list[str]) -> dict[str, Any]:
@@ -212,11 +219,36 @@ def close(
 def update(
     incident_id: str,
     message: Annotated[str, typer.Option("--message", "-m", help="The update stakeholders read.")],
+    audience: Annotated[
+        list[str],
+        typer.Option(
+            help="Role, audience or channel id to send to (repeatable); default: the "
+            "severity's update audience."
+        ),
+    ] = [],  # noqa: B006
+    template: Annotated[
+        str | None, typer.Option(help="A template of the policy; default: its update template.")
+    ] = None,
+    field: Annotated[
+        list[str], typer.Option(help="A template value NAME=TEXT, e.g. eta='30 minutes'.")
+    ] = [],  # noqa: B006
     as_json: JsonFlag = False,
 ) -> None:
-    """Publish a stakeholder update; the next update clock starts from now."""
-    body = {"message": message}
+    """Publish a stakeholder update to its audience; the update clocks it answers start again."""
+    body: dict[str, Any] = {"message": message, "audience": audience, "template": template}
+    body["fields"] = parse_fields(field)
     _show(_client().call("POST", f"/api/v1/incidents/{incident_id}/updates", json=body), as_json)
+
+
+def parse_fields(fields: list[str]) -> dict[str, str]:
+    """`eta=30 minutes` -> {"eta": "30 minutes"}; a value without `=` is refused."""
+    parsed = {}
+    for item in fields:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            fail(f"--field {item!r}: write NAME=TEXT, e.g. --field eta='30 minutes'", code=2)
+        parsed[name.strip()] = value
+    return parsed
 
 
 @app.command()
