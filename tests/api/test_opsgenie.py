@@ -389,7 +389,7 @@ def test_the_rate_limit_answers_429(api: Api) -> None:
 
 
 def test_request_outcomes_are_kept_for_the_last_few_thousand_requests() -> None:
-    from tocsin.web.api.opsgenie import Outcome, RequestLog
+    from tocsin.alerts.opsgenie_requests import Outcome, RequestLog
 
     log = RequestLog(capacity=2)
     for n in range(3):

@@ -1,8 +1,9 @@
 """Heartbeats: a job pings Tocsin every interval; a missed ping (interval + grace) opens an
 alert, routed like any other, and the next ping resolves it.
 
-This module knows the heartbeat's own bookkeeping; the alerts it yields are delivered by
-tocsin.flows.intake (a ping) and the engine's heartbeat step (a miss).
+This module knows the heartbeat's own bookkeeping; what a ping and a miss mean as alerts is
+`alerts.kinds.heartbeat`. The alerts are delivered by tocsin.flows.intake (a ping) and the
+engine's heartbeat step (a miss).
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from tocsin.alerts.integrations import heartbeat_due
+from tocsin.alerts.kinds import heartbeat
 from tocsin.alerts.models import Integration
-from tocsin.alerts.normalized import AlertEvent, IncomingAlert
-from tocsin.incidents.chain import format_instant
+from tocsin.alerts.normalized import IncomingAlert
 from tocsin.timesource import as_utc, now
 
-MISSED = "heartbeat-missed"
 BATCH = 100
 
 
@@ -26,22 +26,16 @@ def record_ping(integration: Integration) -> IncomingAlert:
     """Note the ping and re-arm the deadline; returns the resolve for the missed alert."""
     integration.last_ping_at = now()
     integration.heartbeat_due_at = heartbeat_due(integration)
-    return IncomingAlert(dedup_key=MISSED, event=AlertEvent.RESOLVE)
+    return heartbeat.ping()
 
 
 def missed_alert(integration: Integration) -> IncomingAlert:
-    since = integration.last_ping_at or integration.created_at
-    return IncomingAlert(
-        dedup_key=MISSED,
-        event=AlertEvent.TRIGGER,
-        summary=f"Heartbeat {integration.name} missed: no ping since {format_instant(since)}",
-        source_severity="critical",
+    return heartbeat.missed(
+        integration.name,
+        since=integration.last_ping_at or integration.created_at,
         service=integration.service,
-        labels={"alertname": "HeartbeatMissed", "heartbeat": integration.name},
-        details={
-            "interval_s": integration.heartbeat_interval_s,
-            "grace_s": integration.heartbeat_grace_s,
-        },
+        interval_s=integration.heartbeat_interval_s,
+        grace_s=integration.heartbeat_grace_s,
     )
 
 

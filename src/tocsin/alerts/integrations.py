@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tocsin.alerts.kinds import HEARTBEAT, heartbeat
 from tocsin.alerts.models import INTEGRATION_KINDS, Integration
 from tocsin.errors import InvalidInput, NotFound
 from tocsin.timesource import now
@@ -44,11 +45,9 @@ def create(
 ) -> tuple[Integration, str]:
     """Create an integration; returns it with its key (shown once, stored only as a digest)."""
     _check_kind(kind)
-    if kind == "heartbeat" and not heartbeat_interval_s:
-        raise InvalidInput(
-            "a heartbeat integration needs heartbeat_interval_s (seconds between pings)",
-            field="heartbeat_interval_s",
-        )
+    is_heartbeat = kind == HEARTBEAT.name
+    if is_heartbeat:
+        heartbeat.require_interval(heartbeat_interval_s)
     key = _new_key()
     integration = Integration(
         name=name,
@@ -58,10 +57,10 @@ def create(
         service=service,
         created_at=now(),
         created_by=actor,
-        heartbeat_interval_s=heartbeat_interval_s if kind == "heartbeat" else None,
-        heartbeat_grace_s=(heartbeat_grace_s or 0) if kind == "heartbeat" else None,
+        heartbeat_interval_s=heartbeat_interval_s if is_heartbeat else None,
+        heartbeat_grace_s=(heartbeat_grace_s or 0) if is_heartbeat else None,
     )
-    if kind == "heartbeat":
+    if is_heartbeat:
         integration.heartbeat_due_at = heartbeat_due(integration)
     session.add(integration)
     session.flush()
@@ -69,9 +68,10 @@ def create(
 
 
 def heartbeat_due(integration: Integration) -> datetime:
-    interval = timedelta(seconds=integration.heartbeat_interval_s or 0)
-    grace = timedelta(seconds=integration.heartbeat_grace_s or 0)
-    return (integration.last_ping_at or now()) + interval + grace
+    since = integration.last_ping_at or now()
+    return heartbeat.next_due(
+        since, integration.heartbeat_interval_s, integration.heartbeat_grace_s
+    )
 
 
 def by_key(session: Session, key: str) -> Integration | None:

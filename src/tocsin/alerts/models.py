@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tocsin.alerts.kinds import KINDS
 from tocsin.db import Base, UTCDateTime
 
-INTEGRATION_KINDS = ("alertmanager", "pagerduty", "grafana", "opsgenie", "generic", "heartbeat")
+INTEGRATION_KINDS = tuple(KINDS)  # the values of Integration.kind
 
 
 class Integration(Base):

@@ -1,8 +1,9 @@
 """The one shape every integration's payload is turned into before it is stored.
 
-Adapters (alertmanager.py, pagerduty.py, grafana.py, opsgenie.py, generic.py, heartbeat)
-parse their wire format into `IncomingAlert`s; `ingest.ingest()` stores, deduplicates,
-routes and groups them. Nothing else about a sender's format leaks past its adapter.
+The intake kinds' modules (`alerts/kinds/`: alertmanager, pagerduty, grafana, opsgenie,
+generic, heartbeat) parse their wire format into `IncomingAlert`s; `ingest.store()` stores,
+deduplicates and routes them, and the intake flow groups them. Nothing else about a sender's
+format leaks past its kind's module.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tocsin.alerts.kinds import KINDS, in_words
 from tocsin.alerts.models import Alert, Integration
 
 
@@ -45,9 +46,7 @@ class IntegrationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=200)
-    kind: str = Field(
-        description="alertmanager, pagerduty, grafana, opsgenie, generic or heartbeat"
-    )
+    kind: str = Field(description=in_words())
     service: str | None = Field(default=None, max_length=200)
     heartbeat_interval_s: int | None = Field(default=None, ge=10, le=7 * 86400)
     heartbeat_grace_s: int | None = Field(default=None, ge=0, le=86400)
@@ -74,22 +73,5 @@ class IntegrationOut(BaseModel):
         out = cls.model_validate(integration, from_attributes=True)
         out.key = key
         if key:
-            out.urls = urls_for(integration.kind, key, base)
+            out.urls = KINDS[integration.kind].urls_for(key, base)
         return out
-
-
-def urls_for(kind: str, key: str, base: str) -> dict[str, str]:
-    """Where to point each sender, and with which credential."""
-    base = base.rstrip("/")
-    return {
-        "alertmanager": {"webhook": f"{base}/api/v1/integrations/{key}/alertmanager"},
-        "grafana": {"webhook": f"{base}/api/v1/integrations/{key}/grafana"},
-        "generic": {"webhook": f"{base}/api/v1/integrations/{key}/generic"},
-        "pagerduty": {"events_v2": f"{base}/v2/enqueue", "routing_key": key},
-        "opsgenie": {
-            "api_url": base,
-            "alerts": f"{base}/v2/alerts",
-            "authorization": f"GenieKey {key}",
-        },
-        "heartbeat": {"ping": f"{base}/api/v1/heartbeats/{key}"},
-    }[kind]

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from tocsin.alerts.kinds import KINDS, in_words
 from tocsin.cli.client import ApiClient, fail
 from tocsin.cli.output import console, emit_json, short_time, table
 from tocsin.policy.durations import DurationKind, InvalidDuration, parse_duration
@@ -36,10 +37,30 @@ def _show_integration(body: dict[str, Any], as_json: bool) -> None:
         console.print(f"  {name}: {value}")
 
 
-@integration_app.command("create")
+def _create_help() -> str:
+    """The command's help, with a paragraph per kind (rich help keeps blank-line breaks)."""
+    summary = "Create an integration and print its key and the URLs to paste into your monitoring."
+    kinds = [f"{kind.name}: {kind.description}." for kind in KINDS.values()]
+    return "\n\n".join([summary, *kinds])
+
+
+def _known_kind(value: str) -> str:
+    # Refused before any request is sent, naming the choices (the server would refuse it too).
+    if value not in KINDS:
+        raise typer.BadParameter(f"{value!r} is not a kind; choose {in_words()}")
+    return value
+
+
+@integration_app.command("create", help=_create_help())
 def integration_create(
     kind: Annotated[
-        str, typer.Option(help="alertmanager, pagerduty, grafana, opsgenie, generic or heartbeat")
+        str,
+        typer.Option(
+            metavar="KIND",
+            callback=_known_kind,
+            autocompletion=lambda: list(KINDS),
+            help=f"{in_words()} (described above).",
+        ),
     ],
     name: Annotated[str, typer.Option(help="A name people recognise, e.g. 'prometheus prod'.")],
     service: Annotated[str | None, typer.Option(help="Default service for its alerts.")] = None,
@@ -47,7 +68,7 @@ def integration_create(
     grace: Annotated[int | None, typer.Option(help="Heartbeat: extra seconds allowed.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create an integration and print its key and the URLs to paste into your monitoring."""
+    """Create an integration (its --help is _create_help's, with a line per kind)."""
     body = {
         "kind": kind,
         "name": name,

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from tocsin.alerts.normalized import SOURCE_SEVERITIES, AlertEvent, IncomingAlert
-from tocsin.alerts.payloads import BadPayload
+from tocsin.alerts.payloads import BadPayload, parse_json
 
 ACTIONS = ("trigger", "acknowledge", "resolve")
 
@@ -50,6 +50,11 @@ def invalid(errors: list[str]) -> BadPayload:
     return BadPayload(
         "Event object is invalid", [{"field": e.split("'")[1], "message": e} for e in errors]
     )
+
+
+def parse_body(body: bytes) -> tuple[str, IncomingAlert]:
+    """The raw body: the routing key (the integration's key) and the alert."""
+    return parse(parse_json(body))
 
 
 def parse(document: Any) -> tuple[str, IncomingAlert]:

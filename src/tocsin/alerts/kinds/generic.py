@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tocsin.alerts.normalized import AlertEvent, IncomingAlert
-from tocsin.alerts.payloads import field_errors, labels_fingerprint
+from tocsin.alerts.payloads import field_errors, labels_fingerprint, parse_json
 
 EVENTS = {
     "firing": AlertEvent.TRIGGER,
@@ -39,6 +39,11 @@ class GenericBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     alerts: list[GenericAlert] = Field(min_length=1, max_length=10_000)
+
+
+def parse_body(body: bytes) -> list[IncomingAlert]:
+    """The raw body; raises BadPayload naming the first bad field (or the bad JSON)."""
+    return parse(parse_json(body))
 
 
 def parse(document: Any) -> list[IncomingAlert]:

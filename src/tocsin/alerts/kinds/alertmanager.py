@@ -1,4 +1,8 @@
-"""Prometheus Alertmanager's webhook (payload version 4), and Grafana's, which extends it."""
+"""Prometheus Alertmanager's webhook (payload version 4), and Grafana's, which extends it.
+
+`kinds.grafana` reads Grafana's payload with this parser, so the detail fields Grafana adds are
+listed here too.
+"""
 
 from __future__ import annotations
 
@@ -59,6 +63,7 @@ PAYLOAD = TypeAdapter(WebhookPayload)
 
 
 def parse(document: Any) -> list[IncomingAlert]:
+    """An already decoded payload; the intake routes use parse_body."""
     try:
         payload = PAYLOAD.validate_python(document)
     except ValidationError as exc:
