@@ -167,9 +167,8 @@ def unreached(
     """Tell the fallback contact that a message (or part of its audience) reached nobody."""
     reach = fallback(session, policy=policy, incident=incident, sending=sending, at=at)
     problem = f"{about.rendered.subject}\n" + "\n".join(f"- {p}" for p in problems)
-    values = context(
-        incident, policy, base_url=sending.base_url, extra={"fields": {"problem": problem}}
-    )
+    extra = {"fields": {"problem": problem, "about": about.rendered.subject}}
+    values = context(incident, policy, base_url=sending.base_url, extra=extra)
     outgoing = Outgoing(
         key=f"unreached:{about.key}",
         kind="unreached",

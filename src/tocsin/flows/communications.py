@@ -65,8 +65,12 @@ def publish_update(
         template=template,
         fields=fields,
     )
-    key = f"update:{published.number}"
-    warroom.post(session, incident=published.incident, policy=policy.policy, key=key, text=message)
+    room = warroom.room_of(policy.policy)
+    if room is None or f"{audiences.POLICY_CHANNEL}{room.id}" not in audience:
+        key = f"update:{published.number}"
+        warroom.post(
+            session, incident=published.incident, policy=policy.policy, key=key, text=message
+        )
     return UpdateSent(published.incident, published.number, queued)
 
 

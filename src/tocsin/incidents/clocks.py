@@ -367,11 +367,9 @@ def on_update_published(
 ) -> list[Clock]:
     """An update went out: meet the update clocks it answers and re-arm them from now.
 
-    An update to no audience in particular answers every update clock; one to an audience
-    answers the clocks owed to it (the stakeholder cadence, or one channel's cadence).
-    Returns the clocks it met."""
+    See `_answers` for which update clocks an update answers. Returns the clocks it met."""
     waiting = [c for c in pending(session, incident.id) if c.stop_on == "updated"]
-    answered = [c for c in waiting if not audience or set(c.targets) & set(audience)]
+    answered = [c for c in waiting if _answers(c, audience)]
     for clock in answered:
         state = "met" if at <= clock.due_at else "breached"
         settle(session, incident=incident, clock=clock, state=state, at=at, actor=actor)
@@ -381,6 +379,12 @@ def on_update_published(
         follow_ups = plan_update_clocks(policy, incident.severity, at)
         start(session, incident, [p for p in follow_ups if keys is None or p.key in keys], at)
     return answered
+
+
+def _answers(clock: Clock, audience: Sequence[str]) -> bool:
+    """An update to no audience in particular answers every update clock; one to an audience
+    answers the clocks owed to it, and those owed to nobody in particular."""
+    return not audience or not clock.targets or bool(set(clock.targets) & set(audience))
 
 
 def meet(session: Session, *, incident: Incident, key: str, actor: str, at: datetime) -> bool:

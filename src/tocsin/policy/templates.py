@@ -216,7 +216,7 @@ PROMPT = Builtin(
     ),
 )
 UNREACHED = Builtin(
-    subject="Nobody was reached: {{ incident.id }} ({{ incident.severity }})",
+    subject="Reached nobody: {{ fields.about }}",
     body=(
         "{% if drill %}DRILL - this is an exercise.\n\n{% endif %}"
         "Tocsin could not reach anyone for {{ incident.id }} ({{ incident.severity }}: "
