@@ -55,6 +55,12 @@ def _show(incident: dict[str, Any], as_json: bool) -> None:
             for f in failures
         ]
         table("Not delivered", ["for", "channel", "address", "why"], undelivered)
+    unreached = incident.get("unreached") or []
+    if unreached:
+        nobody = [
+            (short_time(u["at"]), str(u["what"]), "; ".join(u["problems"])) for u in unreached
+        ]
+        table("Reached nobody", ["when", "what", "why"], nobody)
 
 
 def _parse_flags(flags: list[str]) -> dict[str, Any]:

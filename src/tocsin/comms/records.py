@@ -10,6 +10,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tocsin.incidents.models import TimelineEvent
+from tocsin.incidents.schemas import UnreachedOut
 from tocsin.notify.channels import mask_address
 from tocsin.notify.models import Notification
 
@@ -51,6 +53,24 @@ def communications(
     if not pages:
         query = query.where(Notification.purpose != "page")
     return [_of(row) for row in session.scalars(query.order_by(Notification.id))]
+
+
+def unreached(session: Session, incident_id: str) -> list[UnreachedOut]:
+    """What reached nobody, from the timeline: messages with problems, steps that paged
+    nobody. The fallback contact was told of each."""
+    events = session.scalars(
+        select(TimelineEvent)
+        .where(
+            TimelineEvent.incident_id == incident_id,
+            TimelineEvent.kind.in_(("message_queued", "page_failed")),
+        )
+        .order_by(TimelineEvent.seq)
+    )
+    return [
+        UnreachedOut(at=e.at, what=str(e.data.get("key")), problems=list(e.data["problems"]))
+        for e in events
+        if e.data.get("problems") and e.data.get("kind") != "unreached"
+    ]
 
 
 def of_stage(session: Session, incident_id: str, key: str) -> list[Notification]:

@@ -171,6 +171,14 @@ class PageFailureOut(BaseModel):
     )
 
 
+class UnreachedOut(BaseModel):
+    """A message or page that reached nobody, at least in part, and why."""
+
+    at: datetime
+    what: str = Field(description="What was being said, e.g. a stage key or an escalation step.")
+    problems: list[str]
+
+
 class IncidentOut(BaseModel):
     id: str
     title: str
@@ -201,6 +209,11 @@ class IncidentOut(BaseModel):
         description="Pages and other messages about this incident that could not be "
         "delivered, oldest first; empty when every message got through (or is still trying).",
     )
+    unreached: list[UnreachedOut] = Field(
+        default_factory=list,
+        description="Messages and escalation steps that reached nobody (a role nobody holds, "
+        "an audience without an address), oldest first; the fallback contact was told.",
+    )
 
     @classmethod
     def of(
@@ -209,6 +222,7 @@ class IncidentOut(BaseModel):
         clocks: list[ClockOut],
         alerts: AlertCounts | None = None,
         page_failures: list[PageFailureOut] | None = None,
+        unreached: list[UnreachedOut] | None = None,
     ) -> IncidentOut:
         return cls(
             id=incident.id,
@@ -234,6 +248,7 @@ class IncidentOut(BaseModel):
             clocks=clocks,
             alerts=alerts or AlertCounts(),
             page_failures=page_failures or [],
+            unreached=unreached or [],
         )
 
 

@@ -301,11 +301,18 @@ def _communication(policy: Policy) -> Lines:
 
 def _stage_row(policy: Policy, stage: CommunicationStage) -> list[str]:
     audience = [
-        policy.target_name(target)
-        + (f" ({stage.conditions[target]})" if target in stage.conditions else "")
+        policy.target_name(target) + _condition_text(policy, stage, target)
         for target in stage.audience
     ]
-    actions = " — ".join(part for part in ("; ".join(stage.actions), stage.note) if part)
+    how = [
+        f"opens {after(stage.opens_after)}" if stage.opens_after else "",
+        "prompts the communications lead" if stage.mode == "prompt" else "",
+        f"template `{stage.template}`" if stage.template else "",
+        "after resolution" if stage.starts_from == "resolved" else "",
+        "owed after resolution" if stage.owed_after_resolution else "",
+    ]
+    parts = ("; ".join(stage.actions), stage.note, "; ".join(h for h in how if h))
+    actions = " — ".join(part for part in parts if part)
     return [
         stage.name or stage.stage,
         stage.window or "",
@@ -314,6 +321,17 @@ def _stage_row(policy: Policy, stage: CommunicationStage) -> list[str]:
         ", ".join(stage.channels),
         actions,
     ]
+
+
+def _condition_text(policy: Policy, stage: CommunicationStage, target: str) -> str:
+    written = stage.conditions.get(target)
+    if written is None:
+        return ""
+    if isinstance(written, str):
+        return f" ({written})"
+    condition = policy.condition(stage, target)
+    named = [*(condition.flags if condition else []), *(condition.types if condition else [])]
+    return f" ({written.note or 'if ' + ' or '.join(named)})"
 
 
 def _channel_row(channel: Channel) -> list[str]:

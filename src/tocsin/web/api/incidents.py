@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert
+from tocsin.comms import records
 from tocsin.errors import InvalidInput
 from tocsin.flows import communications
 from tocsin.flows import incidents as incident_flows
@@ -55,6 +56,7 @@ def _out(session: Session, incident: Incident) -> IncidentOut:
         clocks,
         _alert_counts(session, incident.id),
         page_failures(session, incident.id),
+        records.unreached(session, incident.id),
     )
 
 
