@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test test-tools lint typecheck bench clean constraints
+.PHONY: run test test-tools lint typecheck bench fuzz clean constraints
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: lint typecheck test-tools
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Schemathesis over every operation with many more examples than `make test` uses.
+fuzz: $(STAMP)
+	TOCSIN_FUZZ_EXAMPLES=$${EXAMPLES:-150} $(BIN)/pytest tests/api/test_openapi_fuzz.py -q
 
 # Refresh the pinned set after changing pyproject.toml (run on a clean venv).
 constraints: $(STAMP)

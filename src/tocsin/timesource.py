@@ -7,6 +7,9 @@ Every module asks `now()` instead of calling datetime.now() itself, so tests can
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime
 
 
 def now() -> datetime:
@@ -22,3 +25,19 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    """A time given with an offset must still be a time once made UTC (9999-12-31T23:59-23:59
+    is not: it falls in the year 10000), and the databases keep years 1 to 9999."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            "is outside the times Tocsin can keep once made UTC (years 1 to 9999); "
+            "give an ISO 8601 time such as 2026-11-22T09:12:00Z"
+        ) from None
+
+
+# A time from outside (API bodies and queries): aware, and within range once made UTC.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]

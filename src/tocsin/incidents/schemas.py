@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tocsin.incidents.lifecycle import allowed_next
 from tocsin.incidents.models import Incident, TimelineEvent
+from tocsin.timesource import Instant
 
 
 class Strict(BaseModel):
@@ -22,18 +23,18 @@ class DeclareIn(Strict):
     summary: str = Field(default="", max_length=20_000)
     services: list[str] = Field(default_factory=list, max_length=100)
     flags: dict[str, Any] = Field(default_factory=dict)
-    impact_started_at: AwareDatetime | None = None
-    detected_at: AwareDatetime | None = None
+    impact_started_at: Instant | None = None
+    detected_at: Instant | None = None
 
 
 class AcknowledgeIn(Strict):
-    at: AwareDatetime | None = None
+    at: Instant | None = None
 
 
 class StatusIn(Strict):
     status: str
     message: str = Field(min_length=1, max_length=20_000)
-    at: AwareDatetime | None = None
+    at: Instant | None = None
 
 
 class SeverityIn(Strict):
@@ -119,7 +120,7 @@ class CommunicationOut(BaseModel):
 
 class FlagsIn(Strict):
     flags: dict[str, Any] = Field(description="Flags to set; a null value clears the flag.")
-    aware_at: AwareDatetime | None = Field(
+    aware_at: Instant | None = Field(
         default=None,
         description="When the organisation became aware (regulatory clocks count "
         "from here). Defaults to now.",

@@ -31,6 +31,7 @@ from tocsin.web.api.policy import router as policy_router
 from tocsin.web.api.silences import router as silences_router
 from tocsin.web.console import router as console_router
 from tocsin.web.deps import Runtime
+from tocsin.web.guards import BodyGuard, ServerErrors
 from tocsin.web.limits import BodySizeLimit, MiB
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -75,6 +76,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         runtime.database, runtime.policy, ratelimit.from_environment(), store=intake_flow.deliver
     )
     _add_health(app, runtime)
+    # Outermost last: sizes are checked first, then the body's text, then any error is caught.
+    app.add_middleware(ServerErrors)
+    app.add_middleware(BodyGuard)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for)
     return app
 

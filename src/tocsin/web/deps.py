@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from tocsin.auth import service as auth_service
@@ -79,6 +79,11 @@ def require(permission: str) -> object:
 
     return Depends(check)
 
+
+# Ids the database holds are 64-bit: a bigger one is refused here rather than by the driver.
+MAX_ID = 2**63 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id (1 to 2^63-1).")]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID, description="A row id (1 to 2^63-1).")]
 
 Reader = Annotated[Principal, require("read")]
 Responder = Annotated[Principal, require("respond")]

@@ -78,10 +78,25 @@ async def on_database_down(_request: Request, exc: Exception) -> JSONResponse:
     raise exc
 
 
-async def on_http_error(_request: Request, exc: Exception) -> JSONResponse:
+# The part of a request each HTTP-level refusal is about, for the error's `field`.
+HTTP_FIELDS = {401: "authorization", 403: "authorization", 404: "path", 405: "method"}
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
-    response = error_json(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail))
+    message = str(exc.detail)
+    entry: dict[str, Any] = {
+        "field": HTTP_FIELDS.get(exc.status_code, "request"),
+        "message": message,
+    }
+    if exc.status_code == 404 and message == "Not Found":
+        entry["message"] = message = f"no such address: {request.url.path}"
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        entry["allowed"] = [m.strip() for m in allowed.split(",") if m.strip()]
+    code = codes.get(exc.status_code, "error")
+    response = error_json(exc.status_code, code, message, [entry])
     for key, value in (exc.headers or {}).items():
         response.headers[key] = value
     return response

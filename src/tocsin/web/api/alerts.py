@@ -25,7 +25,7 @@ from tocsin.alerts.schemas import AlertOut, AlertPage
 from tocsin.alerts.writer import IntakeWriter, RateLimited, UnknownKey
 from tocsin.errors import InvalidInput
 from tocsin.flows import intake as intake_flow
-from tocsin.web.deps import Reader, ReadSession, Runtime
+from tocsin.web.deps import QueryId, Reader, ReadSession, Runtime
 
 INGEST_LIMIT = 512 * 1024
 intake = APIRouter(tags=["alert intake"])
@@ -173,12 +173,12 @@ def list_alerts(
     session: ReadSession,
     _principal: Reader,
     status: str | None = None,
-    integration: int | None = None,
+    integration: QueryId = None,
     service: str | None = None,
     action: str | None = None,
     incident: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: int | None = None,
+    cursor: QueryId = None,
 ) -> AlertPage:
     if status is not None and status not in STATUSES:
         raise InvalidInput(

@@ -34,7 +34,7 @@ from tocsin.incidents.schemas import (
     UpdateIn,
 )
 from tocsin.oncall.page_failures import page_failures
-from tocsin.web.deps import Reader, ReadSession, Responder, RuntimeDep
+from tocsin.web.deps import MAX_ID, Reader, ReadSession, Responder, RuntimeDep
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -77,7 +77,7 @@ def declare(body: DeclareIn, runtime: RuntimeDep, principal: Responder) -> Incid
 def _parse_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
+    if not cursor.isdigit() or not 0 < int(cursor) <= MAX_ID:
         raise InvalidInput("cursor is not one this API handed out", field="cursor")
     return int(cursor)
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from tocsin.alerts import integrations
 from tocsin.alerts.schemas import IntegrationIn, IntegrationOut
-from tocsin.web.deps import Admin, Reader, ReadSession, RuntimeDep
+from tocsin.web.deps import Admin, PathId, Reader, ReadSession, RuntimeDep
 
 router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
 
@@ -39,7 +39,7 @@ def list_integrations(session: ReadSession, _principal: Reader) -> list[Integrat
 
 @router.post("/{integration_id}/rotate-key", summary="Replace the key; the old one stops at once")
 def rotate_key(
-    integration_id: int, request: Request, runtime: RuntimeDep, _principal: Admin
+    integration_id: PathId, request: Request, runtime: RuntimeDep, _principal: Admin
 ) -> IntegrationOut:
     with runtime.database.write_session() as session:
         integration, key = integrations.rotate_key(session, integration_id=integration_id)
@@ -47,7 +47,7 @@ def rotate_key(
 
 
 @router.delete("/{integration_id}", status_code=204, summary="Stop accepting this integration")
-def delete(integration_id: int, runtime: RuntimeDep, _principal: Admin) -> Response:
+def delete(integration_id: PathId, runtime: RuntimeDep, _principal: Admin) -> Response:
     with runtime.database.write_session() as session:
         integrations.delete(session, integration_id=integration_id)
     return Response(status_code=204)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,8 +20,8 @@ from tocsin.oncall.ical import render_ical
 from tocsin.oncall.models import EscalationPolicy, Person, Schedule, ScheduleOverride, Service, Team
 from tocsin.oncall.rotation import Shift
 from tocsin.policy.loader import PolicyError, load_yaml_model
-from tocsin.timesource import now
-from tocsin.web.deps import Admin, Reader, ReadSession, Responder, RuntimeDep
+from tocsin.timesource import Instant, now
+from tocsin.web.deps import Admin, PathId, Reader, ReadSession, Responder, RuntimeDep
 
 router = APIRouter(prefix="/api/v1", tags=["on-call"])
 feeds = APIRouter(tags=["calendar feeds"])
@@ -62,7 +62,7 @@ def who(
     session: ReadSession,
     _principal: Reader,
     schedule: str | None = None,
-    at: AwareDatetime | None = None,
+    at: Instant | None = None,
 ) -> list[dict[str, Any]]:
     when = _at(at)
     handles = (
@@ -81,8 +81,8 @@ def shifts(
     session: ReadSession,
     _principal: Reader,
     schedule: str,
-    start: Annotated[AwareDatetime, Query(alias="from")],
-    end: Annotated[AwareDatetime, Query(alias="to")],
+    start: Annotated[Instant, Query(alias="from")],
+    end: Annotated[Instant, Query(alias="to")],
 ) -> list[dict[str, Any]]:
     return [s.model_dump(mode="json") for s in service.shifts(session, schedule, start, end)]
 
@@ -91,8 +91,8 @@ class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     person: str
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     reason: str = ""
 
 
@@ -137,7 +137,7 @@ def list_overrides(handle: str, session: ReadSession, _principal: Reader) -> lis
 
 @router.delete("/schedules/{handle}/overrides/{override_id}", status_code=204)
 def remove_override(
-    handle: str, override_id: int, runtime: RuntimeDep, _principal: Responder
+    handle: str, override_id: PathId, runtime: RuntimeDep, _principal: Responder
 ) -> Response:
     with runtime.database.write_session() as session:
         service.remove_override(session, override_id=override_id)

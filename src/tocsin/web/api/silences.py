@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.alerts import silences
 from tocsin.alerts.models import Silence
-from tocsin.web.deps import Reader, ReadSession, Responder, RuntimeDep
+from tocsin.timesource import Instant
+from tocsin.web.deps import PathId, Reader, ReadSession, Responder, RuntimeDep
 
 router = APIRouter(prefix="/api/v1/silences", tags=["silences"])
 
@@ -18,8 +19,8 @@ class SilenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     reason: str = Field(min_length=1, max_length=2000)
-    ends_at: AwareDatetime
-    starts_at: AwareDatetime | None = None
+    ends_at: Instant
+    starts_at: Instant | None = None
     service: str | None = Field(default=None, max_length=200)
     matchers: dict[str, str] = Field(default_factory=dict, description="Labels that must match.")
     kind: str = Field(default="silence", description="maintenance or silence")
@@ -57,6 +58,6 @@ def list_silences(
 
 
 @router.delete("/{silence_id}", summary="End a silence now")
-def cancel(silence_id: int, runtime: RuntimeDep, _principal: Responder) -> SilenceOut:
+def cancel(silence_id: PathId, runtime: RuntimeDep, _principal: Responder) -> SilenceOut:
     with runtime.database.write_session() as session:
         return SilenceOut.of(silences.cancel(session, silence_id=silence_id))
