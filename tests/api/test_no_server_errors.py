@@ -152,3 +152,16 @@ def test_a_nul_in_an_address_is_refused(api: Api, path: str) -> None:
     response = api.get(path)
     assert response.status_code == 400, response.text
     assert response.json()["errors"][0]["field"] == "path"
+
+
+def test_an_alertmanager_start_that_is_not_a_time_is_refused(api: Api) -> None:
+    key = integration_key(api, "alertmanager")
+    payload = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [{"status": "firing", "labels": {"alertname": "Disk"}, "startsAt": "garbage"}],
+    }
+    response = api.client.post(f"/api/v1/integrations/{key}/alertmanager", json=payload)
+    assert response.status_code == 400, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == "alerts.0.startsAt"

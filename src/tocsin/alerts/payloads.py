@@ -58,10 +58,15 @@ def labels_fingerprint(labels: Mapping[str, str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def parse_time(value: str | None) -> datetime | None:
+def parse_time(value: str | None, field: str) -> datetime | None:
+    """An RFC 3339 time from a sender; a value that is not one is refused, naming `field`."""
     if not value or value.startswith("0001-01-01"):  # Go's zero time means "not set"
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        return None
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        message = f"{value[:40]!r} is not an RFC 3339 time such as 2026-11-22T09:12:00Z"
+        raise BadPayload(f"{field}: {message}", [{"field": field, "message": message}])
+    return parsed

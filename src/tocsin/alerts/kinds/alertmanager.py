@@ -83,10 +83,10 @@ def parse_body(body: bytes) -> list[IncomingAlert]:
 
 def _alerts(payload: WebhookPayload) -> list[IncomingAlert]:
     group = payload.get("groupKey")
-    return [_incoming(alert, group) for alert in payload["alerts"]]
+    return [_incoming(alert, group, index) for index, alert in enumerate(payload["alerts"])]
 
 
-def _incoming(alert: WebhookAlert, group: str | None) -> IncomingAlert:
+def _incoming(alert: WebhookAlert, group: str | None, index: int) -> IncomingAlert:
     labels = alert["labels"]
     annotations = alert.get("annotations") or {}
     details: dict[str, Any] = {"annotations": annotations}
@@ -106,5 +106,5 @@ def _incoming(alert: WebhookAlert, group: str | None) -> IncomingAlert:
         details=details,
         group_key=group,
         source=labels.get("instance"),
-        occurred_at=parse_time(alert.get("startsAt")),
+        occurred_at=parse_time(alert.get("startsAt"), f"alerts.{index}.startsAt"),
     )
