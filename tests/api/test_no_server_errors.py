@@ -10,7 +10,8 @@ import pytest
 
 from tests.api.conftest import Api
 
-TOO_BIG = 2**64  # over the 64-bit ids the database holds
+TOO_BIG = 2**64  # over any id a database holds
+OVER_32_BITS = 2**31  # over PostgreSQL's integer ids (a fuzzer found 53769126653)
 
 
 def integration_key(api: Api, kind: str) -> str:
@@ -36,6 +37,8 @@ def named(response: Any, field: str) -> None:
         ("GET", f"/api/v1/alerts?cursor={TOO_BIG}", "cursor"),
         ("GET", f"/api/v1/alerts?integration={TOO_BIG}", "integration"),
         ("GET", f"/api/v1/incidents?cursor={TOO_BIG}", "cursor"),
+        ("POST", f"/api/v1/integrations/{OVER_32_BITS}/rotate-key", "integration_id"),
+        ("GET", f"/api/v1/alerts?cursor={OVER_32_BITS}", "cursor"),
     ],
 )
 def test_an_id_over_64_bits_is_refused(api: Api, method: str, path: str, field: str) -> None:

@@ -80,10 +80,11 @@ def require(permission: str) -> object:
     return Depends(check)
 
 
-# Ids the database holds are 64-bit: a bigger one is refused here rather than by the driver.
-MAX_ID = 2**63 - 1
-PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id (1 to 2^63-1).")]
-QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID, description="A row id (1 to 2^63-1).")]
+# Row ids are 32-bit integers on PostgreSQL: a bigger one is refused here, naming the field,
+# rather than by the driver as a 500.
+MAX_ID = 2**31 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id (1 to 2^31-1).")]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID, description="A row id (1 to 2^31-1).")]
 
 Reader = Annotated[Principal, require("read")]
 Responder = Annotated[Principal, require("respond")]
