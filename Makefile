@@ -38,7 +38,7 @@ bench: $(STAMP)
 
 # Schemathesis over every operation with many more examples than `make test` uses.
 fuzz: $(STAMP)
-	TOCSIN_FUZZ_EXAMPLES=$${EXAMPLES:-150} $(BIN)/pytest tests/api/test_openapi_fuzz.py -q
+	TOCSIN_FUZZ_EXAMPLES=$${EXAMPLES:-150} $(BIN)/pytest tests/api/test_openapi_fuzz.py -q -s
 
 # Refresh the pinned set after changing pyproject.toml (run on a clean venv).
 constraints: $(STAMP)
