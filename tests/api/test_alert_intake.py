@@ -339,8 +339,22 @@ def test_a_heartbeat_ping_by_get_or_post_pushes_the_deadline_back(api: Api) -> N
     assert api.client.post("/api/v1/heartbeats/not-a-key").status_code == 404
 
 
+def test_a_heartbeat_ping_by_head_counts_and_sends_no_body(api: Api) -> None:
+    key = create_integration(api, "heartbeat", heartbeat_interval_s=300)["key"]
+    [before] = api.get("/api/v1/integrations", role="admin").json()
+    assert before["last_ping_at"] is None
+
+    pinged = api.client.head(f"/api/v1/heartbeats/{key}")
+
+    assert pinged.status_code == 200
+    assert pinged.content == b""
+    [after] = api.get("/api/v1/integrations", role="admin").json()
+    assert after["last_ping_at"] is not None
+    assert api.client.head("/api/v1/heartbeats/not-a-key").status_code == 404
+
+
 def test_the_openapi_document_names_each_heartbeat_operation_once(api: Api) -> None:
     paths = api.client.get("/openapi.json").json()["paths"]
     operations = paths["/api/v1/heartbeats/{key}"]
-    ids = [operations[verb]["operationId"] for verb in ("get", "post")]
-    assert len(set(ids)) == 2
+    ids = [operations[verb]["operationId"] for verb in ("get", "post", "head")]
+    assert len(set(ids)) == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.certificates import Certificate
 from tocsin.db import Database
 
 BIN = Path(sys.executable).parent
@@ -35,6 +37,8 @@ class Server:
     process: subprocess.Popen[str]
     banner: str
     log: list[str]
+    # What a client passes as `verify=` to trust the server: its certificate under TLS.
+    verify: ssl.SSLContext | bool = True
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -69,10 +73,10 @@ def _read_banner(process: subprocess.Popen[str], deadline: float) -> str:
     raise AssertionError("tocsin serve did not start:\n" + "".join(lines))
 
 
-def _wait_healthy(url: str, deadline: float) -> None:
+def _wait_healthy(url: str, deadline: float, verify: ssl.SSLContext | bool) -> None:
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=1, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -86,8 +90,10 @@ def start_server(
     policy: str = "default",
     engine: bool = True,
     extra_env: Mapping[str, str] | None = None,
+    tls: Certificate | None = None,
 ) -> Server:
-    """`extra_env` adds to (or overrides) the server's environment, e.g. TOCSIN_SMTP_URL."""
+    """`extra_env` adds to (or overrides) the server's environment, e.g. TOCSIN_SMTP_URL.
+    With `tls` the server serves HTTPS with that certificate, and the CLI trusts it."""
     port = free_port()
     env = {
         **os.environ,
@@ -95,11 +101,14 @@ def start_server(
         "TOCSIN_POLICY": policy,
         "TOCSIN_CONFIG": str(tmp_path / "cli.json"),
         "TOCSIN_ENGINE_INTERVAL": "0.2",
+        **({"SSL_CERT_FILE": str(tls.cert)} if tls else {}),
         **(extra_env or {}),
     }
     args = [str(BIN / "tocsin"), "serve", "--port", str(port), "--bootstrap-admin"]
     if not engine:
         args.append("--no-engine")
+    if tls:
+        args += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
     process = subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -109,17 +118,30 @@ def start_server(
     threading.Thread(target=_drain, args=(process, log), daemon=True).start()
     match = re.search(r"Admin token:\s+(\S+)", banner)
     assert match, banner
-    url = f"http://127.0.0.1:{port}"
-    _wait_healthy(url, deadline)
-    return Server(url=url, token=match.group(1), env=env, process=process, banner=banner, log=log)
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    verify = tls.trusted() if tls else True
+    _wait_healthy(url, deadline, verify)
+    return Server(
+        url=url,
+        token=match.group(1),
+        env=env,
+        process=process,
+        banner=banner,
+        log=log,
+        verify=verify,
+    )
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
 
 
 @pytest.fixture
 def server(database: Database, tmp_path: Path) -> Iterator[Server]:
     running = start_server(database.url, tmp_path)
     yield running
-    running.process.terminate()
-    try:
-        running.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        running.process.kill()
+    stop_server(running)

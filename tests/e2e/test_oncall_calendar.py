@@ -1,8 +1,9 @@
 """A schedule's iCalendar feed, fetched from a real server at its secret URL, says exactly what
 `tocsin oncall shifts` says, across the spring DST changes of New York and Berlin.
 
-The feed always covers the week before today and the 90 days after it, so a window around
-March 2027 is only in it when the server believes it is early March 2027. The server runs the
+The feed holds every shift that meets the week before today and the 90 days after it, whole
+(the first and last are not cut at those edges), so a window around March 2027 is only in it
+when the server believes it is early March 2027. The server runs the
 unchanged code with its process clock moved there (time-machine, started from a
 `sitecustomize` on PYTHONPATH), as the unit tests move time in-process: Tocsin reads the time
 only through `tocsin.timesource.now()`.
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +27,7 @@ import httpx
 import pytest
 from icalendar import Calendar
 
-from tests.e2e.conftest import BIN, Server, start_server
+from tests.e2e.conftest import BIN, Server, start_server, stop_server
 from tocsin.db import Database
 
 pytestmark = pytest.mark.e2e
@@ -34,6 +36,8 @@ SERVER_NOW = datetime(2027, 3, 10, 12, 0, tzinfo=UTC)
 # The feed's window: whole UTC days, from a week before "today" to 90 days after it.
 FEED_FROM = datetime(2027, 3, 3, tzinfo=UTC)
 FEED_TO = datetime(2027, 6, 8, tzinfo=UTC)
+# Far enough either side of the window to see its edge shifts whole, in these schedules.
+BEYOND = timedelta(weeks=2)
 
 TRAVEL_HOOK = '''\
 """Run this interpreter as if it were TOCSIN_TEST_NOW (the clock keeps ticking from there)."""
@@ -111,6 +115,12 @@ class Calendars:
         rows: list[dict[str, Any]] = json.loads(result.stdout)
         return [(s["person"], at(s["start"]), at(s["end"]), s["layer"]) for s in rows]
 
+    def whole_shifts(self, schedule: str) -> list[Row]:
+        """Every shift that meets the feed's window, whole: `tocsin oncall shifts` over a wider
+        window, less the shifts that lie outside the feed's."""
+        wider = self.shifts(schedule, FEED_FROM - BEYOND, FEED_TO + BEYOND)
+        return [row for row in wider if row[2] > FEED_FROM and row[1] < FEED_TO]
+
 
 @pytest.fixture
 def calendars(database: Database, tmp_path: Path) -> Iterator[Calendars]:
@@ -151,11 +161,7 @@ def calendars(database: Database, tmp_path: Path) -> Iterator[Calendars]:
             assert override.returncode == 0, override.stdout + override.stderr
             yield Calendars(server, api)
     finally:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        stop_server(server)
 
 
 SUMMARY = re.compile(r"^On call: (\S+) \((.+)\)$")
@@ -183,7 +189,7 @@ def boundaries(rows: list[Row]) -> set[datetime]:
 
 def assert_tiles(rows: list[Row], start: datetime, end: datetime) -> None:
     """Someone is on call at every instant of the window, and never two people at once."""
-    assert rows[0][1] == start and rows[-1][2] == end
+    assert rows[0][1] <= start and rows[-1][2] >= end
     for before, after in pairwise(rows):
         assert before[2] == after[1], f"gap or overlap between {before} and {after}"
 
@@ -195,8 +201,12 @@ def test_a_schedule_feed_matches_its_shifts_across_berlins_dst_change(
     calendar, feed = feed_rows(httpx.get(url, timeout=10))
 
     assert str(calendar["X-WR-CALNAME"]) == "Tocsin on-call: berlin"
-    assert feed == calendars.shifts("berlin", FEED_FROM, FEED_TO)
+    assert feed == calendars.whole_shifts("berlin")
     assert_tiles(feed, FEED_FROM, FEED_TO)
+    # The window opens on a Wednesday; bob's week began at Monday's 09:00 CET handoff, and the
+    # last shift runs on past the window's end to the weekend-nights layer.
+    assert feed[0] == ("bob", at("2027-03-01T08:00Z"), at("2027-03-06T00:00Z"), "weekly")
+    assert feed[-1] == ("bob", at("2027-06-07T07:00Z"), at("2027-06-11T23:00Z"), "weekly")
     edges = boundaries(feed)
     # Weekly handoffs stay at 09:00 Berlin time: 08:00 UTC before the change, 07:00 after,
     # so the week that spans it lasts 167 hours.
@@ -224,8 +234,9 @@ def test_a_schedule_feed_matches_its_shifts_across_new_yorks_dst_change(
     url = calendars.feed_url("schedules", "newyork")
     _calendar, feed = feed_rows(httpx.get(url, timeout=10))
 
-    assert feed == calendars.shifts("newyork", FEED_FROM, FEED_TO)
+    assert feed == calendars.whole_shifts("newyork")
     assert_tiles(feed, FEED_FROM, FEED_TO)
+    assert (feed[0][1], feed[-1][2]) == (at("2027-03-02T19:30Z"), at("2027-06-08T06:30Z"))
     # 12-hour halves at 02:30 and 14:30 New York time. 02:30 on 2027-03-14 never happens, so
     # that handoff is at 03:00 EDT (07:00 UTC): the halves either side last 11.5 hours.
     by_start = {start: (person, end) for person, start, end, _ in feed}
@@ -241,7 +252,7 @@ def test_a_personal_feed_is_that_persons_shifts_in_every_schedule(calendars: Cal
     expected = [
         row
         for schedule in ("berlin", "newyork")
-        for row in calendars.shifts(schedule, FEED_FROM, FEED_TO)
+        for row in calendars.whole_shifts(schedule)
         if row[0] == "carol"
     ]
     assert sorted(feed) == sorted(expected)
@@ -271,3 +282,71 @@ def test_calendar_url_prints_a_url_that_works(calendars: Calendars) -> None:
     assert result.returncode == 0, result.stderr
     [url] = result.stdout.splitlines()
     assert httpx.get(url, timeout=10).status_code == 200
+
+
+def events(response: httpx.Response) -> dict[tuple[str, datetime], Any]:
+    """A feed's events by person and start, as a calendar app files them (by UID)."""
+    calendar, _rows = feed_rows(response)
+    return {(str(e["SUMMARY"]), e.decoded("DTSTART")): e for e in calendar.walk("VEVENT")}
+
+
+def test_the_feed_is_stamped_when_made_and_unchanged_feeds_answer_304(
+    calendars: Calendars,
+) -> None:
+    url = calendars.feed_url("schedules", "berlin")
+    first = httpx.get(url, timeout=10)
+    stamps = {e.decoded("DTSTAMP") for e in events(first).values()}
+
+    [stamp] = stamps  # one generation time, the server's "now" (not each shift's start)
+    assert abs(stamp - SERVER_NOW) < timedelta(minutes=5)
+    etag = first.headers["etag"]
+    unchanged = httpx.get(url, headers={"If-None-Match": etag}, timeout=10)
+    assert unchanged.status_code == 304
+    assert unchanged.content == b"" and unchanged.headers["etag"] == etag
+    assert httpx.get(url, headers={"If-None-Match": '"other"'}, timeout=10).status_code == 200
+
+
+def test_an_override_moves_a_shift_in_place_with_a_higher_sequence(calendars: Calendars) -> None:
+    url = calendars.feed_url("schedules", "berlin")
+    bobs_week = ("On call: bob (weekly)", at("2027-03-29T07:00Z"))
+    before = httpx.get(url, timeout=10)
+    # Alice takes the end of bob's week, from Thursday noon until the weekend nights begin.
+    cover = {"person": "alice", "start": "2027-04-01T12:00:00Z", "end": "2027-04-02T23:00:00Z"}
+    added = calendars.api.post("/api/v1/schedules/berlin/overrides", json=cover)
+    assert added.status_code == 201, added.text
+
+    moved = poll_until_newer(url, before)
+
+    assert moved.headers["etag"] != before.headers["etag"]
+    old, new = events(before)[bobs_week], events(moved)[bobs_week]
+    assert new["UID"] == old["UID"]
+    assert (old.decoded("DTEND"), new.decoded("DTEND")) == (
+        at("2027-04-02T23:00Z"),
+        at("2027-04-01T12:00Z"),
+    )
+    # Undone: bob's week is whole again, and a calendar app must see that as news too.
+    removed = calendars.api.delete(f"/api/v1/schedules/berlin/overrides/{added.json()['id']}")
+    assert removed.status_code == 204
+    undone = events(poll_until_newer(url, moved))[bobs_week]
+    assert undone["UID"] == old["UID"] and undone.decoded("DTEND") == old.decoded("DTEND")
+
+
+def sequence(response: httpx.Response) -> int:
+    """The feed's SEQUENCE: one number, that of the feed's generation, on every event."""
+    [number] = {int(event["SEQUENCE"]) for event in events(response).values()}
+    return number
+
+
+def poll_until_newer(url: str, seen: httpx.Response) -> httpx.Response:
+    """Fetch the feed, as a calendar app polls it, until its SEQUENCE is above `seen`'s.
+
+    SEQUENCE counts seconds, so a poll within the same second as the last sees no increase.
+    """
+    old = sequence(seen)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        response = httpx.get(url, headers={"If-None-Match": seen.headers["etag"]}, timeout=10)
+        if response.status_code == 200 and sequence(response) > old:
+            return response
+        time.sleep(0.1)
+    raise AssertionError(f"the feed at {url} never showed a higher SEQUENCE than {old}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -153,6 +155,20 @@ def serve(
             "for the CLI (previous one revoked)."
         ),
     ] = False,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Serve HTTPS with this PEM certificate (and its chain); needs --tls-key.",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="The certificate's PEM private key, unencrypted; needs --tls-cert.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API, web console and status page (and run the engine unless --no-engine)."""
     import uvicorn
@@ -160,7 +176,8 @@ def serve(
     from tocsin.web.app import create_app
     from tocsin.web.deps import Runtime
 
-    url = f"http://{host}:{port}"
+    https = _check_tls(tls_cert, tls_key)
+    url = f"{'https' if https else 'http'}://{host}:{port}"
     settings = load_settings(default_public_url=url)
     loaded = _policy(settings)
     ensure_schema(settings.database_url)
@@ -177,10 +194,56 @@ def serve(
     )
     sys.stdout.flush()
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(runtime),
+            host=host,
+            port=port,
+            log_level="info",
+            ssl_certfile=tls_cert,
+            ssl_keyfile=tls_key,
+        )
     finally:
         if worker is not None:
             worker.stop()
+
+
+def _check_tls(cert: Path | None, key: Path | None) -> bool:
+    """Whether to serve HTTPS. The files are checked before anything starts: uvicorn would
+    report a bad one only in a traceback from deep inside its startup."""
+    if cert is None and key is None:
+        return False
+    if cert is None or key is None:
+        given, missing = ("--tls-cert", "--tls-key") if key is None else ("--tls-key", "--tls-cert")
+        fail(f"{given} needs {missing} as well: give both to serve HTTPS, or neither")
+    _readable("--tls-cert", cert)
+    _readable("--tls-key", key)
+    _check_pair(cert, key)
+    return True
+
+
+def _readable(option: str, path: Path) -> None:
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        fail(f"{option} {path}: {exc.strerror or exc}")
+
+
+def _check_pair(cert: Path, key: Path) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_verify_locations(cafile=cert)
+    except ssl.SSLError as exc:
+        fail(f"--tls-cert {cert} holds no PEM certificate ({exc.reason or exc})")
+    try:
+        # An empty passphrase: an encrypted key fails here rather than prompting on the
+        # terminal of a server that may have none.
+        context.load_cert_chain(cert, key, password="")
+    except ssl.SSLError as exc:
+        fail(
+            f"--tls-key {key} is not the unencrypted PEM private key of the certificate in "
+            f"--tls-cert {cert} ({exc.reason or exc})"
+        )
 
 
 def _engine(database: Database, settings: Settings, loaded: LoadedPolicy) -> Engine:

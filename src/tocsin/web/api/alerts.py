@@ -150,8 +150,12 @@ def _ping(runtime: Runtime, key: str) -> str | None:
         return due.isoformat() if due else None
 
 
-# Both verbs, for cron one-liners (curl -fsS URL) and for senders that can only POST; each
-# gets its own operation id, so the OpenAPI document stays valid.
+# GET for cron one-liners (curl -fsS URL), POST for senders that can only POST, HEAD for
+# uptime monitors (the server sends no body to a HEAD); each gets its own operation id, so
+# the OpenAPI document stays valid.
+@intake.head(
+    "/api/v1/heartbeats/{key}", summary="Heartbeat ping", operation_id="heartbeat_ping_head"
+)
 @intake.get("/api/v1/heartbeats/{key}", summary="Heartbeat ping", operation_id="heartbeat_ping_get")
 @intake.post("/api/v1/heartbeats/{key}", summary="Heartbeat ping", operation_id="heartbeat_ping")
 async def heartbeat_ping(key: str, request: Request) -> JSONResponse:

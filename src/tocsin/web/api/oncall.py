@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from tocsin.errors import InvalidInput, NotFound
 from tocsin.oncall import service
 from tocsin.oncall.config import OnCallConfig
-from tocsin.oncall.ical import render_ical
+from tocsin.oncall.ical import feed_etag, render_ical, whole_shifts
 from tocsin.oncall.models import EscalationPolicy, Person, Schedule, ScheduleOverride, Service, Team
 from tocsin.oncall.rotation import Shift
 from tocsin.policy.loader import PolicyError, load_yaml_model
@@ -207,30 +207,53 @@ def calendar_token(
     return {"url": f"{base}/ical/{kind}/{handle}.ics?token={token}"}
 
 
+def _schedule_shifts(session: Session, handle: str, start: datetime, end: datetime) -> list[Shift]:
+    schedule = service.schedule_by_handle(session, handle)
+    return whole_shifts(service.spec_of(session, schedule), start, end)
+
+
 def _person_shifts(session: Session, handle: str, start: datetime, end: datetime) -> list[Shift]:
+    # By schedule handle, so shifts that share a start keep their order (and their UIDs).
     found = []
-    for schedule in session.scalars(select(Schedule.handle)):
-        found += [s for s in service.shifts(session, schedule, start, end) if s.person == handle]
+    for schedule in session.scalars(select(Schedule.handle).order_by(Schedule.handle)):
+        found += [s for s in _schedule_shifts(session, schedule, start, end) if s.person == handle]
     return sorted(found, key=lambda s: s.start)
 
 
+def _feed_window() -> tuple[datetime, datetime]:
+    # Whole days, so the shifts in the feed (and its ETag) change only when the schedule
+    # does, or once a day as the window moves on.
+    today = now().replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - FEED_PAST, today + FEED_AHEAD
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110's weak comparison, as If-None-Match asks: W/ is ignored, "*" is any feed."""
+    if if_none_match is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
 @feeds.get("/ical/{kind}/{name}", summary="iCalendar feed (RFC 5545) at a secret URL")
-def ical_feed(kind: str, name: str, token: str, session: ReadSession) -> Response:
+def ical_feed(
+    kind: str,
+    name: str,
+    token: str,
+    session: ReadSession,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
     handle = name.removesuffix(".ics")
     if kind not in ("schedules", "people"):
         raise NotFound("no such calendar", field="kind")
     owner = _owner(session, kind, handle)
     if not owner.calendar_token_digest or owner.calendar_token_digest != _digest(token):
         raise NotFound("no such calendar", field="token")  # reveal nothing
-    # Whole days, so each shift's UID (built from its clipped start) stays stable all day.
-    today = now().replace(hour=0, minute=0, second=0, microsecond=0)
-    start, end = today - FEED_PAST, today + FEED_AHEAD
-    found = (
-        service.shifts(session, handle, start, end)
-        if kind == "schedules"
-        else _person_shifts(session, handle, start, end)
-    )
-    body = render_ical(
-        found, calendar_name=f"Tocsin on-call: {handle}", uid_namespace=f"{kind}/{handle}"
-    )
-    return Response(body, media_type="text/calendar; charset=utf-8")
+    shifts_of = _schedule_shifts if kind == "schedules" else _person_shifts
+    found = shifts_of(session, handle, *_feed_window())
+    calendar = {"calendar_name": f"Tocsin on-call: {handle}", "uid_namespace": f"{kind}/{handle}"}
+    etag = feed_etag(found, **calendar)
+    if _etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    body = render_ical(found, **calendar, generated_at=now())
+    return Response(body, media_type="text/calendar; charset=utf-8", headers={"ETag": etag})
