@@ -788,6 +788,28 @@ async def update_priority(
 # -- get, and everything else ------------------------------------------------------------------
 
 
+async def unsupported(request: Request) -> JSONResponse:
+    """Opsgenie calls Tocsin does not take (attachments, responders, teams, assign, custom
+    actions, saved searches, logs, recipients, delete): 404 in Opsgenie's shape, after
+    authentication, never 405 (which the SDK reports as an authentication error)."""
+    call = Call()
+
+    async def run() -> JSONResponse:
+        await _caller(request)
+        raise Refusal(404, f"Tocsin does not support {request.method} {request.url.path}")
+
+    return await _answering(call, run())
+
+
+# Reads Tocsin does not answer, before "get alert" takes their paths for alert ids.
+for path in ("saved-searches", "saved-searches/{rest:path}", "{identifier:path}/logs"):
+    router.add_api_route(f"/v2/alerts/{path}", unsupported, include_in_schema=False)
+for part in ("recipients", "attachments", "attachments/{attachment:path}"):
+    router.add_api_route(
+        f"/v2/alerts/{{identifier:path}}/{part}", unsupported, include_in_schema=False
+    )
+
+
 @router.get("/v2/alerts/{identifier:path}", summary="Opsgenie Alert API: get alert")
 async def get_alert(
     identifier: str, request: Request, identifier_type: IdentifierType = "id"
@@ -798,19 +820,9 @@ async def get_alert(
     return await _read(request, lambda: _alert_read(identifier, identifier_type, shown))
 
 
-@router.api_route(
+router.add_api_route(
     "/v2/alerts/{rest:path}",
+    unsupported,
     methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
     include_in_schema=False,
 )
-async def unsupported(rest: str, request: Request) -> JSONResponse:
-    """Opsgenie calls Tocsin does not take (attachments, responders, teams, assign, custom
-    actions, saved searches, logs, delete): 404 in Opsgenie's shape, after authentication."""
-    call = Call()
-
-    async def run() -> JSONResponse:
-        await _caller(request)
-        message = f"Tocsin does not support {request.method} /v2/alerts/{rest}"
-        raise Refusal(404, message)
-
-    return await _answering(call, run())
