@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -923,3 +924,18 @@ def test_a_call_tocsin_does_not_take_is_404_never_405(api: Api, method: str, pat
     assert response.json()["message"].startswith("Tocsin does not support")
     unauthenticated = api.client.request(method, path)
     assert unauthenticated.status_code == 401
+
+
+def test_concurrent_creates_of_one_alias_make_one_alert(api: Api) -> None:
+    key = create_integration(api)
+    messages = [f"Replica lag {n}s" for n in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(
+            pool.map(lambda m: create(api, key, message=m, alias="lag", priority="P1"), messages)
+        )
+    assert {a.status_code for a in answers} == {202}
+    (alert,) = alerts(api)
+    assert alert["count"] == 8 and alert["summary"] in messages
+    statuses = sorted(status_of(api, key, a)["status"] for a in answers)
+    assert statuses == ["Alert already exists: count increased"] * 7 + ["Created alert"]
+    assert len(incidents(api)) == 1

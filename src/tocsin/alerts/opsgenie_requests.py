@@ -95,9 +95,17 @@ def recorded(session: Session, request_id: str, integration_id: int) -> Outcome 
     )
 
 
-def prune(session: Session, before: datetime) -> None:
-    """Forget the statuses of requests processed before `before` (an index range: cheap)."""
-    session.execute(delete(OpsgenieRequest).where(OpsgenieRequest.processed_at < before))
+def prune(session: Session, before: datetime, batch: int = 500) -> None:
+    """Forget the statuses of requests processed before `before` (an index range: cheap).
+    Rows another transaction is deleting are skipped, so concurrent writes never queue on
+    each other's expired statuses (SQLite has one writer anyway)."""
+    expired = (
+        select(OpsgenieRequest.request_id)
+        .where(OpsgenieRequest.processed_at < before)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(delete(OpsgenieRequest).where(OpsgenieRequest.request_id.in_(expired)))
 
 
 @dataclass(frozen=True)

@@ -401,7 +401,9 @@ async def request_status(request_id: str, request: Request) -> JSONResponse:
 IdentifierType = Annotated[str, Query(alias="identifierType")]
 
 
-def _alert_read(identifier: str, identifier_type: str, read: Callable[..., Any]) -> Read:
+def _alert_read(
+    identifier: str, identifier_type: str, read: Callable[[Alert, Integration], dict[str, Any]]
+) -> Read:
     """`read(alert, integration)` on the alert named; 404 "Alert does not exist" without one."""
     opsgenie.check_identifier_type(identifier_type)
 
@@ -409,8 +411,7 @@ def _alert_read(identifier: str, identifier_type: str, read: Callable[..., Any])
         alert = requests.find(session, integration.id, identifier, identifier_type)
         if alert is None:
             raise Refusal(404, requests.MISSING)
-        result: dict[str, Any] = read(alert, integration)
-        return result
+        return read(alert, integration)
 
     return on_alert
 
