@@ -249,15 +249,13 @@ async def _on_alert(
     target: tuple[str, str],
     model: type[M],
     action: Callable[[Act, Alert, M], Outcome],
-    document: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    """A write on one alert, whose body (or, for removals, query) `model` validates."""
+    """A write on one alert, whose body `model` validates."""
     identifier, identifier_type = target
 
     async def prepare() -> Work:
         opsgenie.check_identifier_type(identifier_type)
-        given = document if document is not None else await _body(request)
-        body = opsgenie.validate(model, given)
+        body = opsgenie.validate(model, await _body(request))
         return _on_target(verb, identifier, identifier_type, lambda act, a: action(act, a, body))
 
     return await _write(request, prepare)
