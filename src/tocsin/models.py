@@ -1,6 +1,6 @@
 """Import every domain's tables so `Base.metadata` is complete (for Alembic and checks)."""
 
-from tocsin.alerts.models import Alert, AlertGroup, Integration, Silence
+from tocsin.alerts.models import Alert, AlertGroup, Integration, OpsgenieRequest, Silence
 from tocsin.auth.models import ApiToken, User
 from tocsin.engine.models import EngineInstance
 from tocsin.incidents.models import Clock, Incident, IncidentCounter, TimelineEvent
@@ -30,6 +30,7 @@ __all__ = [
     "Integration",
     "Notification",
     "NotificationRule",
+    "OpsgenieRequest",
     "Person",
     "PolicySnapshot",
     "Schedule",

@@ -4,12 +4,19 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from httpx import Response
 
-from tests.api.conftest import Api
+from tests.api.conftest import Api, make_api
+from tocsin.alerts.models import OpsgenieRequest
+from tocsin.alerts.opsgenie_requests import RETENTION
+from tocsin.db import Database
+from tocsin.policy.loader import LoadedPolicy
+from tocsin.timesource import now
 
 ACCEPTED = "Request will be processed"
 NOT_PROCESSABLE = "Request body is not processable. Please check the errors."
@@ -30,6 +37,16 @@ def genie(key: str) -> dict[str, str]:
 
 def og_post(api: Api, key: str, path: str, body: object = None) -> Response:
     response: Response = api.client.post(path, json=body, headers=genie(key))
+    return response
+
+
+def og_call(api: Api, key: str, method: str, path: str, body: object = None) -> Response:
+    response: Response = api.client.request(method, path, json=body, headers=genie(key))
+    return response
+
+
+def og_get(api: Api, key: str, path: str, **params: object) -> Response:
+    response: Response = api.client.get(path, params=params, headers=genie(key))  # type: ignore[arg-type]
     return response
 
 
@@ -58,6 +75,20 @@ def alerts(api: Api) -> list[dict[str, Any]]:
 def incidents(api: Api) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = api.get("/api/v1/incidents").json()["items"]
     return items
+
+
+def timeline(api: Api, incident_id: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = api.get(f"/api/v1/incidents/{incident_id}/timeline").json()
+    return events
+
+
+def notes_on(api: Api, incident_id: str) -> list[str]:
+    return [e["data"]["text"] for e in timeline(api, incident_id) if e["kind"] == "note"]
+
+
+def alert_id_of(api: Api, key: str, **fields: object) -> str:
+    alert_id: str = status_of(api, key, create(api, key, **fields))["alertId"]
+    return alert_id
 
 
 def assert_accepted(response: Response) -> None:
@@ -239,13 +270,15 @@ def test_an_integration_cannot_touch_another_ones_alerts(api: Api) -> None:
     assert alerts(api)[0]["status"] == "firing"
 
 
-def test_tiny_ids_are_refused_as_opsgenie_refuses(api: Api) -> None:
+def test_an_unknown_identifier_type_is_refused_as_opsgenie_refuses(api: Api) -> None:
+    # Tiny ids used to be refused here too; the SDK names alerts by them, so they now work
+    # (a Tocsin alert's tiny id is its id: see test_get_by_id_tiny_id_and_alias).
     key = create_integration(api)
-    response = og_post(api, key, "/v2/alerts/1/close?identifierType=tiny")
+    response = og_post(api, key, "/v2/alerts/1/close?identifierType=name")
     assert response.status_code == 422
     body = response.json()
     assert body["message"] == NOT_PROCESSABLE
-    assert set(body["errors"]) == {"identifierType"}
+    assert body["errors"] == {"identifierType": "should be one of [ id, tiny, alias ]"}
     assert set(body) == {"message", "errors", "took", "requestId"}
 
 
@@ -388,12 +421,521 @@ def test_the_rate_limit_answers_429(api: Api) -> None:
     assert len(alerts(api)) == 2
 
 
-def test_request_outcomes_are_kept_for_the_last_few_thousand_requests() -> None:
-    from tocsin.alerts.opsgenie_requests import Outcome, RequestLog
+def test_request_statuses_are_kept_for_a_week(api: Api, database: Database) -> None:
+    # They used to be kept in one process's memory (the last 5,000); now in the database.
+    key = create_integration(api)
+    old, recent = create(api, key).json()["requestId"], create(api, key).json()["requestId"]
+    week_ago = now() - RETENTION - timedelta(seconds=1)
+    with database.write_session() as session:
+        session.get(OpsgenieRequest, old).processed_at = week_ago  # type: ignore[union-attr]
+    create(api, key)  # any write forgets what is older than a week
+    gone = api.client.get(f"/v2/alerts/requests/{old}", headers=genie(key))
+    assert gone.status_code == 404
+    kept = api.client.get(f"/v2/alerts/requests/{recent}", headers=genie(key))
+    assert kept.status_code == 200
 
-    log = RequestLog(capacity=2)
+
+def test_any_instance_answers_a_poll_for_a_request_another_one_took(
+    api: Api, database: Database, default_policy: LoadedPolicy
+) -> None:
+    key = create_integration(api)
+    request_id = create(api, key, alias="db-down").json()["requestId"]
+    instances = make_api(database, default_policy)  # a second process on the same database
+    other = next(instances)
+    try:
+        polled = other.client.get(f"/v2/alerts/requests/{request_id}", headers=genie(key))
+    finally:
+        instances.close()
+    assert polled.status_code == 200, polled.text
+    assert polled.json()["data"]["status"] == "Created alert"
+
+
+# -- a duplicate alias -------------------------------------------------------------------------
+
+
+def test_a_duplicate_alias_counts_and_keeps_every_field_as_opsgenie_does(api: Api) -> None:
+    key = create_integration(api)
+    first = {
+        "alias": "db-down",
+        "description": "The primary is down",
+        "tags": ["db"],
+        "details": {"region": "eu-1"},
+        "entity": "db-1",
+        "source": "zabbix",
+        "priority": "P2",
+    }
+    create(api, key, **first)
+    again = create(
+        api, key, message="Something else", alias="db-down", tags=["other"], priority="P5"
+    )
+    data = status_of(api, key, again)
+    assert (data["isSuccess"], data["status"]) == (True, "Alert already exists: count increased")
+    (alert,) = alerts(api)
+    assert alert["count"] == 2 and str(alert["id"]) == data["alertId"]
+    shown = og_get(api, key, "/v2/alerts/db-down", identifierType="alias").json()["data"]
+    assert (shown["message"], shown["count"], shown["priority"]) == (
+        "Checkout 5xx above 5%",
+        2,
+        "P2",
+    )
+    assert (shown["tags"], shown["entity"], shown["source"]) == (["db"], "db-1", "zabbix")
+    assert (shown["description"], shown["details"]) == ("The primary is down", {"region": "eu-1"})
+    assert alert["labels"]["tag:db"] == "true" and "tag:other" not in alert["labels"]
+
+
+# -- get, list, count ------------------------------------------------------------------------
+
+ALERT_FIELDS = {
+    "id",
+    "tinyId",
+    "alias",
+    "message",
+    "status",
+    "acknowledged",
+    "isSeen",
+    "tags",
+    "snoozed",
+    "count",
+    "lastOccurredAt",
+    "createdAt",
+    "updatedAt",
+    "source",
+    "owner",
+    "priority",
+    "responders",
+    "integration",
+    "report",
+}
+FULL_FIELDS = ALERT_FIELDS | {"actions", "entity", "description", "details"}
+
+
+def test_get_by_id_tiny_id_and_alias(api: Api) -> None:
+    key = create_integration(api)
+    alert_id = alert_id_of(
+        api,
+        key,
+        alias="db-down",
+        description="The primary is down",
+        tags=["db"],
+        details={"region": "eu-1"},
+        entity="db-1",
+        source="zabbix",
+        priority="P2",
+        responders=[{"name": "SRE", "type": "team"}, {"username": "a@example.com", "type": "user"}],
+        actions=["Restart"],
+    )
+    paths = [
+        (f"/v2/alerts/{alert_id}", {}),
+        (f"/v2/alerts/{alert_id}", {"identifierType": "tiny"}),
+        ("/v2/alerts/db-down", {"identifierType": "alias"}),
+    ]
+    answers = [og_get(api, key, path, **params) for path, params in paths]
+    assert {a.status_code for a in answers} == {200}
+    body = answers[0].json()
+    assert set(body) == {"data", "took", "requestId"}
+    assert all(a.json()["data"] == body["data"] for a in answers[1:])
+    shown = body["data"]
+    assert set(shown) == FULL_FIELDS
+    assert (shown["id"], shown["tinyId"], shown["alias"]) == (alert_id, alert_id, "db-down")
+    assert (shown["status"], shown["acknowledged"], shown["snoozed"]) == ("open", False, False)
+    assert shown["responders"] == [
+        {"type": "team", "id": "SRE"},
+        {"type": "user", "id": "a@example.com"},
+    ]
+    assert shown["integration"] == {
+        "id": str(api.get("/api/v1/integrations").json()[0]["id"]),
+        "name": "opsgenie prod",
+        "type": "API",
+    }
+    assert shown["createdAt"].endswith("Z") and shown["report"] == {}
+    assert (shown["actions"], shown["details"]) == (["Restart"], {"region": "eu-1"})
+
+
+def test_getting_a_missing_alert_is_404_in_opsgenie_words(api: Api) -> None:
+    key, other = create_integration(api), create_integration(api)
+    theirs = alert_id_of(api, other, alias="theirs")
+    for path, params in (
+        ("/v2/alerts/999", {}),
+        ("/v2/alerts/nope", {"identifierType": "alias"}),
+        (f"/v2/alerts/{theirs}", {}),  # another integration's alert
+        ("/v2/alerts/8743a1b2-11da-480e-8493-744660987bef", {}),  # an Opsgenie id
+    ):
+        response = og_get(api, key, path, **params)
+        assert response.status_code == 404
+        assert set(response.json()) == {"message", "took", "requestId"}
+        assert response.json()["message"] == "Alert does not exist"
+
+
+def test_list_searches_sorts_and_pages(api: Api) -> None:
+    key = create_integration(api)
+    for n in range(5):
+        create(api, key, message=f"Disk {n} full", alias=f"disk-{n}", tags=["disk"], priority="P3")
+    create(api, key, message="Cache down", alias="cache", priority="P1", entity="cache-1")
+    og_post(api, key, "/v2/alerts/disk-0/close?identifierType=alias")
+    page = og_get(api, key, "/v2/alerts", query="status:open tag:disk", limit=2, order="asc")
+    assert page.status_code == 200, page.text
+    body = page.json()
+    assert set(body) == {"data", "paging", "took", "requestId"}
+    assert [a["alias"] for a in body["data"]] == ["disk-1", "disk-2"]
+    assert set(body["data"][0]) == ALERT_FIELDS  # a list leaves description and details out
+    assert "offset=2" in body["paging"]["next"] and "offset=0" in body["paging"]["first"]
+    assert "offset=2" in body["paging"]["last"] and "query=status%3Aopen" in body["paging"]["next"]
+    rest = api.client.get(body["paging"]["next"], headers=genie(key)).json()
+    assert [a["alias"] for a in rest["data"]] == ["disk-3", "disk-4"] and "next" not in rest[
+        "paging"
+    ]
+    searches = {
+        "priority:P1": ["cache"],
+        "entity=cache-1": ["cache"],
+        "status: closed": ["disk-0"],
+        'message:"disk 4"': ["disk-4"],
+        "tag!=disk": ["cache"],
+        "full AND alias:disk-3": ["disk-3"],
+    }
+    for query, expected in searches.items():
+        found = og_get(api, key, "/v2/alerts", query=query).json()["data"]
+        assert [a["alias"] for a in found] == expected, query
+    newest = og_get(api, key, "/v2/alerts").json()["data"]
+    assert [a["alias"] for a in newest][:2] == ["cache", "disk-4"]  # createdAt, desc: the default
+
+
+def test_count_counts_what_the_search_finds(api: Api) -> None:
+    key = create_integration(api)
     for n in range(3):
-        log.add(f"r{n}", Outcome(integration_id=1, action="Create", success=True, status="ok"))
-    assert log.get("r0", 1) is None
-    assert log.get("r2", 1) is not None
-    assert log.get("r2", 2) is None
+        create(api, key, alias=f"a{n}", priority="P1" if n else "P4")
+    create(api, key, alias="a1")  # a repeat: still one alert
+    answer = og_get(api, key, "/v2/alerts/count", query="priority:P1")
+    assert answer.status_code == 200
+    assert set(answer.json()) == {"data", "took", "requestId"}
+    assert answer.json()["data"] == {"count": 2}
+    assert og_get(api, key, "/v2/alerts/count").json()["data"] == {"count": 3}
+    assert og_get(api, key, "/v2/alerts/count", query="count>1").json()["data"] == {"count": 1}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"query": "status:open OR priority:P1"}, "query"),
+        ({"query": "color:blue"}, "query"),
+        ({"query": "status:shut"}, "query"),
+        ({"limit": "101"}, "limit"),
+        ({"limit": "0"}, "limit"),
+        ({"offset": "-1"}, "offset"),
+        ({"sort": "color"}, "sort"),
+        ({"order": "up"}, "order"),
+        ({"searchIdentifier": "abc"}, "searchIdentifier"),
+    ],
+)
+def test_a_list_it_cannot_answer_is_refused_naming_the_parameter(
+    api: Api, params: dict[str, str], field: str
+) -> None:
+    key = create_integration(api)
+    response = og_get(api, key, "/v2/alerts", **params)
+    assert response.status_code == 422
+    assert set(response.json()) == {"message", "errors", "took", "requestId"}
+    assert set(response.json()["errors"]) == {field}
+
+
+# -- acknowledge, unacknowledge, close, snooze, escalate: the user and note are kept ---------
+
+
+def test_acknowledge_and_close_keep_the_user_and_note_on_the_alert_and_the_incident(
+    api: Api,
+) -> None:
+    key = create_integration(api)
+    alert_id = alert_id_of(api, key, alias="db-down", priority="P1", note="Opened by Zabbix")
+    ack = og_post(
+        api, key, f"/v2/alerts/{alert_id}/acknowledge", {"user": "alice", "note": "Looking"}
+    )
+    assert status_of(api, key, ack)["status"] == "Acknowledged alert"
+    close = og_post(api, key, "/v2/alerts/db-down/close?identifierType=alias", {"note": "Fixed"})
+    assert status_of(api, key, close)["status"] == "Closed alert"
+    shown = og_get(api, key, f"/v2/alerts/{alert_id}").json()["data"]
+    assert (shown["status"], shown["owner"]) == ("closed", "alice")
+    assert shown["report"]["acknowledgedBy"] == "alice"
+    assert shown["report"]["closedBy"] == "opsgenie prod"  # no user: the integration
+    assert shown["report"]["ackTime"] >= 0 and shown["report"]["closeTime"] >= 0
+    notes = og_get(api, key, f"/v2/alerts/{alert_id}/notes", order="asc").json()["data"]
+    assert [(n["note"], n["owner"]) for n in notes] == [
+        ("Opened by Zabbix", "opsgenie prod"),
+        ("Looking", "alice"),
+        ("Fixed", "opsgenie prod"),
+    ]
+    incident_id = alerts(api)[0]["incident_id"]
+    assert notes_on(api, incident_id) == [
+        f"Opsgenie Acknowledge on alert {alert_id} (db-down) by alice: Looking",
+        f"Opsgenie Close on alert {alert_id} (db-down): Fixed",
+    ]
+    kinds = [e["kind"] for e in timeline(api, incident_id)]
+    assert kinds.index("acknowledged") < kinds.index("alerts_resolved")  # through the flows
+    incident = api.get(f"/api/v1/incidents/{incident_id}").json()
+    assert incident["acknowledged_by"] == "integration:opsgenie prod"  # the authenticated one
+
+
+def test_unacknowledge_clears_the_alert_but_not_the_incident(api: Api) -> None:
+    key = create_integration(api)
+    alert_id = alert_id_of(api, key, alias="db-down", priority="P1")
+    og_post(api, key, f"/v2/alerts/{alert_id}/acknowledge", {"user": "alice"})
+    unack = og_post(
+        api, key, f"/v2/alerts/{alert_id}/unacknowledge", {"user": "bob", "note": "Not mine"}
+    )
+    assert_accepted(unack)
+    data = status_of(api, key, unack)
+    assert (data["action"], data["status"]) == ("UnAcknowledge", "Unacknowledged alert")
+    shown = og_get(api, key, f"/v2/alerts/{alert_id}").json()["data"]
+    assert (shown["acknowledged"], shown["owner"]) == (False, "")
+    again = og_post(api, key, f"/v2/alerts/{alert_id}/unacknowledge")
+    assert status_of(api, key, again)["status"] == "Alert is not acknowledged"
+    incident_id = alerts(api)[0]["incident_id"]
+    assert api.get(f"/api/v1/incidents/{incident_id}").json()["acknowledged_at"] is not None
+    assert notes_on(api, incident_id)[-1].endswith(
+        "UnAcknowledge on alert " + alert_id + " (db-down) by bob: Not mine"
+    )
+
+
+def test_snooze_marks_the_alert_until_its_end_time(api: Api) -> None:
+    key = create_integration(api)
+    alert_id = alert_id_of(api, key, alias="db-down", priority="P1")
+    until = "2099-05-01T10:00:00Z"
+    snooze = og_post(
+        api, key, f"/v2/alerts/{alert_id}/snooze", {"endTime": until, "note": "After the deploy"}
+    )
+    assert_accepted(snooze)
+    assert status_of(api, key, snooze)["status"] == "Snoozed alert"
+    shown = og_get(api, key, f"/v2/alerts/{alert_id}").json()["data"]
+    assert (shown["snoozed"], shown["snoozedUntil"]) == (True, "2099-05-01T10:00:00.000Z")
+    incident_id = alerts(api)[0]["incident_id"]
+    assert notes_on(api, incident_id) == [
+        f"Opsgenie Snooze on alert {alert_id} (db-down) until {shown['snoozedUntil']}: "
+        "After the deploy"
+    ]
+    past = og_post(api, key, f"/v2/alerts/{alert_id}/snooze", {"endTime": "2001-01-01T00:00:00Z"})
+    assert past.status_code == 422 and past.json()["errors"] == {
+        "endTime": "should be in the future"
+    }
+    missing = og_post(api, key, f"/v2/alerts/{alert_id}/snooze", {})
+    assert missing.status_code == 422 and set(missing.json()["errors"]) == {"endTime"}
+
+
+def test_escalate_pages_the_next_step_of_the_alerts_incident(api: Api) -> None:
+    key = create_integration(api)
+    alert_id = alert_id_of(api, key, alias="db-down", priority="P1")
+    body = {"escalation": {"name": "default", "type": "escalation"}, "user": "alice"}
+    escalate = og_post(api, key, f"/v2/alerts/{alert_id}/escalate", body)
+    assert_accepted(escalate)
+    data = status_of(api, key, escalate)
+    assert (data["action"], data["isSuccess"], data["status"]) == (
+        "EscalateToNext",
+        True,
+        "Escalated alert",
+    )
+    incident_id = alerts(api)[0]["incident_id"]
+    assert "escalated_now" in [e["kind"] for e in timeline(api, incident_id)]
+    quiet = alert_id_of(api, key, alias="slow", priority="P3")  # notifies: no incident
+    nothing = status_of(api, key, og_post(api, key, f"/v2/alerts/{quiet}/escalate", body))
+    assert (nothing["isSuccess"], nothing["status"]) == (False, "Alert has nothing to escalate")
+    unnamed = og_post(api, key, f"/v2/alerts/{alert_id}/escalate", {"escalation": {}})
+    assert unnamed.status_code == 422
+    assert unnamed.json()["errors"] == {"escalation": "should have an id or a name"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("acknowledge", None),
+        ("unacknowledge", None),
+        ("snooze", {"endTime": "2099-01-01T00:00:00Z"}),
+        ("escalate", {"escalation": {"name": "default"}}),
+    ],
+)
+def test_actions_on_a_closed_alert_fail_in_its_request_status(
+    api: Api, path: str, body: dict[str, Any] | None
+) -> None:
+    key = create_integration(api)
+    alert_id = alert_id_of(api, key, alias="db-down")
+    og_post(api, key, f"/v2/alerts/{alert_id}/close")
+    data = status_of(api, key, og_post(api, key, f"/v2/alerts/{alert_id}/{path}", body))
+    assert (data["isSuccess"], data["status"], data["alertId"]) == (
+        False,
+        "Alert is already closed",
+        alert_id,
+    )
+
+
+# -- notes, tags, details ----------------------------------------------------------------------
+
+
+def test_a_note_goes_on_the_alert_and_on_its_incident(api: Api) -> None:
+    key = create_integration(api)
+    alert_id = alert_id_of(api, key, alias="db-down", priority="P1")
+    added = og_post(
+        api, key, f"/v2/alerts/{alert_id}/notes", {"note": "Runbook step 3", "user": "bob"}
+    )
+    assert_accepted(added)
+    assert status_of(api, key, added)["action"] == "AddNote"
+    og_post(api, key, f"/v2/alerts/{alert_id}/notes", {"note": "Step 4"})
+    listed = og_get(api, key, f"/v2/alerts/{alert_id}/notes")
+    assert listed.status_code == 200
+    assert set(listed.json()) == {"data", "paging", "took", "requestId"}
+    newest_first = listed.json()["data"]
+    assert [n["note"] for n in newest_first] == ["Step 4", "Runbook step 3"]
+    assert set(newest_first[0]) == {"note", "owner", "createdAt", "offset"}
+    one = og_get(api, key, f"/v2/alerts/{alert_id}/notes", limit=1).json()
+    assert [n["note"] for n in one["data"]] == ["Step 4"] and "offset=1" in one["paging"]["next"]
+    incident_id = alerts(api)[0]["incident_id"]
+    assert notes_on(api, incident_id)[0].endswith("by bob: Runbook step 3")
+    for empty in ({}, {"note": "  "}):
+        refused = og_post(api, key, f"/v2/alerts/{alert_id}/notes", empty)
+        assert refused.status_code == 422
+        assert refused.json()["errors"] == {"note": "Note can not be empty."}
+
+
+def test_tags_and_details_are_added_and_removed(api: Api) -> None:
+    key = create_integration(api)
+    alert_id = alert_id_of(api, key, alias="db-down", tags=["db"], details={"region": "eu-1"})
+    steps = [
+        ("POST", "tags", {"tags": ["primary", "db"]}, "AddTags"),
+        ("DELETE", "tags?tags=db,nothing&user=alice", None, "RemoveTags"),
+        ("POST", "details", {"details": {"owner": "dba", "tier": "1"}}, "AddDetails"),
+        ("DELETE", "details?keys=region,tier&note=tidy", None, "RemoveDetails"),
+    ]
+    for method, path, body, action in steps:
+        response = og_call(api, key, method, f"/v2/alerts/{alert_id}/{path}", body)
+        assert_accepted(response)
+        assert status_of(api, key, response)["action"] == action
+    shown = og_get(api, key, f"/v2/alerts/{alert_id}").json()["data"]
+    assert (shown["tags"], shown["details"]) == (["primary"], {"owner": "dba"})
+    (alert,) = alerts(api)
+    assert {k for k in alert["labels"] if k.startswith("tag:")} == {"tag:primary"}
+    notes = og_get(api, key, f"/v2/alerts/{alert_id}/notes", order="asc").json()["data"]
+    assert [(n["note"], n["owner"]) for n in notes] == [
+        ("Removed tags", "alice"),
+        ("tidy", "opsgenie prod"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "tags", {"tags": []}, "tags"),
+        ("POST", "tags", {}, "tags"),
+        ("POST", "tags", {"tags": ["x" * 51]}, "tags[0]"),
+        ("DELETE", "tags", None, "tags"),
+        ("POST", "details", {"details": {}}, "details"),
+        ("POST", "details", {"details": {"a": 1}}, "details.a"),
+        ("DELETE", "details?keys=", None, "keys"),
+        ("PUT", "message", {}, "message"),
+        ("PUT", "message", {"message": "x" * 131}, "message"),
+        ("PUT", "priority", {"priority": "P0"}, "priority"),
+        ("PUT", "description", {"description": "x" * 15_001}, "description"),
+    ],
+)
+def test_a_bad_change_is_refused_naming_the_field(
+    api: Api, method: str, path: str, body: object, field: str
+) -> None:
+    key = create_integration(api)
+    alert_id = alert_id_of(api, key, alias="db-down")
+    response = og_call(api, key, method, f"/v2/alerts/{alert_id}/{path}", body)
+    assert response.status_code == 422, response.text
+    assert response.json()["message"] == NOT_PROCESSABLE
+    assert set(response.json()["errors"]) == {field}
+
+
+# -- message, description, priority -----------------------------------------------------------
+
+
+def test_message_and_description_updates_change_the_alert(api: Api) -> None:
+    key = create_integration(api)
+    create(api, key, alias="db-down", description="Old")
+    for path, body, action in (
+        ("message", {"message": "Primary down"}, "UpdateMessage"),
+        ("description", {"description": "New"}, "UpdateDescription"),
+    ):
+        response = og_call(api, key, "PUT", f"/v2/alerts/db-down/{path}?identifierType=alias", body)
+        assert_accepted(response)
+        assert status_of(api, key, response)["action"] == action
+    shown = og_get(api, key, "/v2/alerts/db-down", identifierType="alias").json()["data"]
+    assert (shown["message"], shown["description"]) == ("Primary down", "New")
+    assert alerts(api)[0]["summary"] == "Primary down"
+    cleared = og_call(api, key, "PUT", "/v2/alerts/db-down/description?identifierType=alias", {})
+    assert_accepted(cleared)  # Alertmanager leaves an empty description out
+    shown = og_get(api, key, "/v2/alerts/db-down", identifierType="alias").json()["data"]
+    assert shown["description"] == ""
+    missing = og_call(
+        api, key, "PUT", "/v2/alerts/nope/message?identifierType=alias", {"message": "x"}
+    )
+    assert status_of(api, key, missing)["status"] == "Alert does not exist"
+
+
+def test_a_priority_raise_routes_again_and_pages_through_intake(api: Api) -> None:
+    key = create_integration(api)
+    alert_id = alert_id_of(api, key, alias="slow", priority="P3")
+    assert alerts(api)[0]["action"] == "notify" and incidents(api) == []
+    raised = og_call(api, key, "PUT", f"/v2/alerts/{alert_id}/priority", {"priority": "P1"})
+    assert_accepted(raised)
+    assert status_of(api, key, raised)["status"] == "Updated priority"
+    (alert,) = alerts(api)
+    assert (alert["source_severity"], alert["severity"], alert["action"]) == (
+        "critical",
+        "P0",
+        "page",
+    )
+    assert alert["labels"]["priority"] == "P1"
+    (incident,) = incidents(api)
+    assert incident["id"] == alert["incident_id"] and incident["severity"] == "P0"
+    kinds = [e["kind"] for e in timeline(api, incident["id"])]
+    assert "page_requested" in kinds and "alerts_attached" in kinds
+    shown = og_get(api, key, f"/v2/alerts/{alert_id}").json()["data"]
+    assert shown["priority"] == "P1"
+
+
+def test_a_priority_change_raises_the_incident_but_never_lowers_it(api: Api) -> None:
+    key = create_integration(api)
+    alert_id = alert_id_of(api, key, alias="db-down", priority="P2")
+    incident_id = alerts(api)[0]["incident_id"]
+    assert api.get(f"/api/v1/incidents/{incident_id}").json()["severity"] == "P1"
+    og_call(api, key, "PUT", f"/v2/alerts/{alert_id}/priority", {"priority": "P1"})
+    assert api.get(f"/api/v1/incidents/{incident_id}").json()["severity"] == "P0"
+    changes = [e["data"] for e in timeline(api, incident_id) if e["kind"] == "severity_changed"]
+    assert [(c["from"], c["to"]) for c in changes] == [("P1", "P0")]
+    og_call(api, key, "PUT", f"/v2/alerts/{alert_id}/priority", {"priority": "P5"})
+    assert api.get(f"/api/v1/incidents/{incident_id}").json()["severity"] == "P0"
+    assert alerts(api)[0]["action"] == "ticket"  # the alert itself follows the policy
+
+
+# -- what Tocsin does not take -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("DELETE", "/v2/alerts/1"),
+        ("POST", "/v2/alerts/1/assign"),
+        ("POST", "/v2/alerts/1/responders"),
+        ("GET", "/v2/alerts/1/attachments"),
+        ("GET", "/v2/alerts/saved-searches/x/y"),
+    ],
+)
+def test_a_call_tocsin_does_not_take_is_404_never_405(api: Api, method: str, path: str) -> None:
+    key = create_integration(api)
+    response = og_call(api, key, method, path, {})
+    assert response.status_code == 404  # the SDK reads 405 as "not authorized"
+    assert set(response.json()) == {"message", "took", "requestId"}
+    assert response.json()["message"].startswith("Tocsin does not support")
+    unauthenticated = api.client.request(method, path)
+    assert unauthenticated.status_code == 401
+
+
+def test_concurrent_creates_of_one_alias_make_one_alert(api: Api) -> None:
+    key = create_integration(api)
+    messages = [f"Replica lag {n}s" for n in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(
+            pool.map(lambda m: create(api, key, message=m, alias="lag", priority="P1"), messages)
+        )
+    assert {a.status_code for a in answers} == {202}
+    (alert,) = alerts(api)
+    assert alert["count"] == 8 and alert["summary"] in messages
+    statuses = sorted(status_of(api, key, a)["status"] for a in answers)
+    assert statuses == ["Alert already exists: count increased"] * 7 + ["Created alert"]
+    assert len(incidents(api)) == 1

@@ -99,6 +99,38 @@ def render_config(
     return yaml.safe_dump(config, sort_keys=False)
 
 
+def render_opsgenie_config(*, tocsin: str, key: str, repeat_interval: str = "1h") -> str:
+    """alertmanager.yml: everything to Tocsin through opsgenie_configs, as a team leaving
+    Opsgenie has it (update_alerts on, the message and description from the annotations)."""
+    config: dict[str, Any] = {
+        "route": {
+            "receiver": "tocsin-opsgenie",
+            "group_by": ["alertname"],
+            "group_wait": "1s",
+            "group_interval": "1s",
+            "repeat_interval": repeat_interval,
+        },
+        "receivers": [
+            {
+                "name": "tocsin-opsgenie",
+                "opsgenie_configs": [
+                    {
+                        "api_key": key,
+                        "api_url": f"{tocsin}/",  # Alertmanager adds v2/alerts... to it
+                        "update_alerts": True,
+                        "send_resolved": True,
+                        "message": "{{ .CommonAnnotations.summary }}",
+                        "description": "{{ .CommonAnnotations.description }}",
+                        "priority": "{{ .CommonLabels.priority }}",
+                        "tags": "{{ .CommonLabels.team }}",
+                    }
+                ],
+            },
+        ],
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
 @dataclass
 class Alertmanager:
     url: str
@@ -116,6 +148,17 @@ class Alertmanager:
         self.config_path.write_text(config)
         response = self.client.post(f"{self.url}/-/reload")
         assert response.status_code == 200, f"reload failed: {response.text}\n{self.tail()}"
+
+    def notifications(self, integration: str) -> dict[str, float]:
+        """Alertmanager's own counters for one integration (its /metrics), by metric name."""
+        response = self.client.get(f"{self.url}/metrics")
+        assert response.status_code == 200, response.text
+        counts: dict[str, float] = collections.defaultdict(float)
+        for line in response.text.splitlines():
+            name, _, rest = line.partition("{")
+            if f'integration="{integration}"' in rest and not line.startswith("#"):
+                counts[name] += float(line.rsplit(" ", 1)[1])
+        return dict(counts)
 
     def tail(self) -> str:
         return f"--- Alertmanager log (last lines) ---\n{self.log.text()}"
@@ -176,12 +219,20 @@ def rfc3339(at: datetime) -> str:
 
 
 def alert(
-    labels: dict[str, str], *, summary: str, starts_at: datetime, ends_at: datetime | None = None
+    labels: dict[str, str],
+    *,
+    summary: str,
+    starts_at: datetime,
+    ends_at: datetime | None = None,
+    description: str | None = None,
 ) -> dict[str, Any]:
     """One alert as Prometheus posts it to Alertmanager's v2 API."""
+    annotations = {"summary": summary}
+    if description is not None:
+        annotations["description"] = description
     posted: dict[str, Any] = {
         "labels": labels,
-        "annotations": {"summary": summary},
+        "annotations": annotations,
         "startsAt": rfc3339(starts_at),
         "generatorURL": "http://prometheus.example:9090/graph?g0.expr=up",
     }

@@ -98,6 +98,24 @@ class AlertGroup(Base):
     last_alert_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class OpsgenieRequest(Base):
+    """What one Opsgenie Alert API request did, for `GET /v2/alerts/requests/{requestId}`.
+
+    In the database, not in a process, so any instance behind a load balancer answers a poll
+    for a request another one took. Kept for a week (alerts.opsgenie_requests.RETENTION)."""
+
+    __tablename__ = "opsgenie_requests"
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    success: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(200))
+    alert_id: Mapped[str] = mapped_column(String(20))
+    alias: Mapped[str] = mapped_column(String(512))
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class Silence(Base):
     """A maintenance window or silence: matching alerts are kept but do not page."""
 

@@ -43,6 +43,15 @@ def deliver(
     return stored.result
 
 
+def page_stored(session: Session, *, delivery: Delivery, alerts: Sequence[NewAlert]) -> None:
+    """Stored alerts that page only now (an Opsgenie priority update routed one again): open
+    or join their groups' incidents, as new alerts do."""
+    at = now()
+    for key, members in grouping.paging_groups(alerts).items():
+        incident = _incident_for_group(session, delivery, key, members, at)
+        _attach(session, delivery, incident, members, at)
+
+
 def _incident_for_group(
     session: Session, delivery: Delivery, key: str, members: list[NewAlert], at: datetime
 ) -> Incident:
