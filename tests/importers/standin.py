@@ -45,7 +45,7 @@ class StandIn:
 
 def _handler(answer: Answer, seen: list[Request], base: list[str]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             request = Request(
                 parts.path,

@@ -111,9 +111,17 @@ def _import(
     _left_out(outcome)
 
 
+PRESENT = {"created": "create", "updated": "update", "removed": "remove"}
+
+
+def _would(change: str) -> str:
+    verb, _, rest = change.partition(" ")
+    return f"would {PRESENT.get(verb, verb)} {rest}"
+
+
 def _changes(changes: list[str], *, would: bool) -> None:
     for change in changes:
-        typer.echo(("would " if would else "") + change)
+        typer.echo(_would(change) if would else change)
     if not changes:
         typer.echo("no changes: Tocsin already matches the source")
 
