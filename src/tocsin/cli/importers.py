@@ -163,6 +163,20 @@ def opsgenie(
     _import("opsgenie", Connection(api_key, region, base_url), plan_only, apply, out)
 
 
+@app.command("pagerduty")
+def pagerduty(
+    token: Annotated[
+        str, typer.Option(envvar="PAGERDUTY_TOKEN", help="A REST API v2 token (read-only).")
+    ],
+    base_url: BaseUrl = None,
+    plan_only: PlanFlag = False,
+    apply: ApplyFlag = False,
+    out: OutFile = None,
+) -> None:
+    """Import from PagerDuty (REST API v2). Events API v2 integrations keep their keys."""
+    _import("pagerduty", Connection(token, None, base_url), plan_only, apply, out)
+
+
 @app.command("verify")
 def verify_command(
     source: Annotated[str, typer.Argument(help="opsgenie, pagerduty or grafana-oncall.")],

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from tocsin.importers import opsgenie
+from tocsin.importers import opsgenie, pagerduty
 from tocsin.importers.http import VendorApi
 from tocsin.importers.model import Imported, Period, Progress
 from tocsin.oncall.config import OnCallConfig
@@ -41,6 +41,15 @@ def _opsgenie_load(client: VendorApi, current: OnCallConfig, now: datetime) -> I
     return opsgenie.mapped(opsgenie.fetch(client), current, now)
 
 
+def _pagerduty(connection: Connection, progress: Progress) -> VendorApi:
+    return pagerduty.api(connection.credential, base_url=connection.base_url, progress=progress)
+
+
+def _pagerduty_load(client: VendorApi, current: OnCallConfig, now: datetime) -> Imported:
+    return pagerduty.mapped(pagerduty.fetch(client, now), current, now)
+
+
 VENDORS: dict[str, Vendor] = {
     "opsgenie": Vendor("opsgenie", "Opsgenie", _opsgenie, _opsgenie_load, opsgenie.on_call),
+    "pagerduty": Vendor("pagerduty", "PagerDuty", _pagerduty, _pagerduty_load, pagerduty.on_call),
 }
