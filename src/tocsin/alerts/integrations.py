@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import datetime
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.alerts.kinds import HEARTBEAT, heartbeat
 from tocsin.alerts.models import INTEGRATION_KINDS, Integration
-from tocsin.errors import InvalidInput, NotFound
+from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.timesource import now
 
 
@@ -22,6 +23,18 @@ def digest(key: str) -> str:
 def _new_key() -> str:
     # 32 hex characters: the shape of a PagerDuty routing key, which some senders validate.
     return secrets.token_hex(16)
+
+
+# A key given by the caller (an Opsgenie API key, a PagerDuty integration key) rather than made.
+GIVEN_KEY = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+
+
+def _given_key(session: Session, key: str) -> str:
+    if not GIVEN_KEY.match(key):
+        raise InvalidInput("a key is 16 to 128 letters, digits, '-' or '_'", field="key")
+    if by_key(session, key) is not None:
+        raise Conflict("another integration already has this key", field="key")
+    return key
 
 
 def _check_kind(kind: str) -> None:
@@ -42,13 +55,15 @@ def create(
     service: str | None = None,
     heartbeat_interval_s: int | None = None,
     heartbeat_grace_s: int | None = None,
+    key: str | None = None,
 ) -> tuple[Integration, str]:
-    """Create an integration; returns it with its key (shown once, stored only as a digest)."""
+    """Create an integration; returns it with its key (shown once, stored only as a digest).
+    `key` keeps a sender's existing key (one moved from another tool); by default it is new."""
     _check_kind(kind)
     is_heartbeat = kind == HEARTBEAT.name
     if is_heartbeat:
         heartbeat.require_interval(heartbeat_interval_s)
-    key = _new_key()
+    key = _new_key() if key is None else _given_key(session, key)
     integration = Integration(
         name=name,
         kind=kind,

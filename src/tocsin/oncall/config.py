@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from tocsin.oncall.rotation import Layer
 from tocsin.policy.durations import DurationKind, parse_duration
@@ -39,6 +41,15 @@ def _target(value: str) -> str:
 Handle = Annotated[str, AfterValidator(_handle)]
 Delay = Annotated[str, AfterValidator(_seconds)]
 Target = Annotated[str, AfterValidator(_target)]
+Source = Annotated[
+    str | None,
+    Field(
+        default=None,
+        max_length=300,
+        description="Where an imported record came from (e.g. opsgenie:user:ID); "
+        "`tocsin import` finds its records again by it.",
+    ),
+]
 
 
 def delay_seconds(value: str) -> int:
@@ -63,6 +74,7 @@ class RuleIn(_Model):
 
 class PersonIn(_Model):
     handle: Handle
+    source: Source
     name: str = Field(min_length=1, max_length=200)
     email: str | None = None
     timezone: str = "UTC"
@@ -86,15 +98,40 @@ class PersonIn(_Model):
 
 class TeamIn(_Model):
     handle: Handle
+    source: Source
     name: str
     members: list[Handle] = Field(min_length=1)
 
 
+class OverrideIn(_Model):
+    """Someone covers the schedule; apply keeps the file's overrides in step with it and
+    leaves overrides made through the API or CLI alone."""
+
+    person: Handle
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: str = ""
+    source: Source
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> OverrideIn:
+        if self.end <= self.start:
+            raise ValueError("an override must end after it starts")
+        return self
+
+    def key(self) -> str:
+        """Its identity across applies: the source's, or its person and times."""
+        start, end = (t.astimezone(UTC).isoformat() for t in (self.start, self.end))
+        return self.source or f"file:{self.person}:{start}:{end}"
+
+
 class ScheduleIn(_Model):
     handle: Handle
+    source: Source
     name: str
     timezone: str = "UTC"
     layers: list[Layer] = Field(min_length=1)
+    overrides: list[OverrideIn] = Field(default_factory=list)
 
 
 class StepIn(_Model):
@@ -104,6 +141,7 @@ class StepIn(_Model):
 
 class EscalationPolicyIn(_Model):
     handle: Handle
+    source: Source
     name: str
     default: bool = False
     repeat: int = Field(default=0, ge=0, le=10, description="Run the steps again this many times.")
@@ -120,6 +158,7 @@ class EscalationPolicyIn(_Model):
 
 class ServiceIn(_Model):
     handle: Handle
+    source: Source
     name: str
     escalation_policy: Handle | None = None
 
@@ -159,9 +198,11 @@ def _problems(config: OnCallConfig) -> list[str]:
             f"team {team.handle}: unknown person {m!r}" for m in team.members if m not in people
         ]
     for schedule in config.schedules:
-        for layer in schedule.layers:
-            unknown = [p for p in layer.rotation.participants if p not in people]
-            problems += [f"schedule {schedule.handle}: unknown person {p!r}" for p in unknown]
+        covering = [o.person for o in schedule.overrides]
+        participants = [p for layer in schedule.layers for p in layer.rotation.participants]
+        unknown = [p for p in dict.fromkeys(participants + covering) if p not in people]
+        problems += [f"schedule {schedule.handle}: unknown person {p!r}" for p in unknown]
+    problems += _duplicates("source", [s for s in _sources(config) if s])
     for policy in config.escalation_policies:
         refs = [t for step in policy.steps for t in step.targets]
         refs += [t for targets in policy.targets.values() for t in targets]
@@ -175,6 +216,18 @@ def _problems(config: OnCallConfig) -> list[str]:
     if sum(e.default for e in config.escalation_policies) > 1:
         problems.append("only one escalation policy can be the default")
     return problems
+
+
+def _sources(config: OnCallConfig) -> Iterable[str | None]:
+    for section in (
+        config.people,
+        config.teams,
+        config.schedules,
+        config.escalation_policies,
+        config.services,
+    ):
+        yield from (item.source for item in section)
+    yield from (o.source for s in config.schedules for o in s.overrides)
 
 
 def _unknown_refs(refs: list[str], known: dict[str, set[str]]) -> list[str]:

@@ -12,6 +12,14 @@ from tocsin.db import Base, UTCDateTime
 
 CONTACT_KINDS = ("email", "webhook", "apprise")
 
+# Where an imported record came from ("opsgenie:user:<id>"), so a second import updates it in
+# place rather than adding a twin; None for records written by hand.
+SOURCE_LENGTH = 300
+
+
+def _source() -> Mapped[str | None]:
+    return mapped_column(String(SOURCE_LENGTH), nullable=True)
+
 
 class Person(Base):
     __tablename__ = "people"
@@ -23,6 +31,7 @@ class Person(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     # The calendar feed URL carries a secret token; only its digest is stored.
     calendar_token_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source: Mapped[str | None] = _source()
 
 
 class ContactMethod(Base):
@@ -59,6 +68,7 @@ class Team(Base):
     handle: Mapped[str] = mapped_column(String(100), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     members: Mapped[list[str]] = mapped_column(JSON, default=list)  # person handles
+    source: Mapped[str | None] = _source()
 
 
 class Schedule(Base):
@@ -70,6 +80,7 @@ class Schedule(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     layers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     calendar_token_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source: Mapped[str | None] = _source()
 
 
 class ScheduleOverride(Base):
@@ -82,6 +93,9 @@ class ScheduleOverride(Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     reason: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(200))
+    # Set on overrides the on-call file lists (apply keeps those in step with the file); None
+    # on overrides made through the API or CLI, which apply leaves alone.
+    source: Mapped[str | None] = _source()
 
 
 class EscalationPolicy(Base):
@@ -97,6 +111,7 @@ class EscalationPolicy(Base):
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     targets: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
     is_default: Mapped[bool] = mapped_column(default=False)
+    source: Mapped[str | None] = _source()
 
 
 class Service(Base):
@@ -106,3 +121,4 @@ class Service(Base):
     handle: Mapped[str] = mapped_column(String(100), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     escalation_policy: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    source: Mapped[str | None] = _source()

@@ -2,14 +2,15 @@
 
 `apply` is declarative and idempotent: it makes the database match the file, creating,
 changing and removing people, teams, schedules, escalation policies and services, and
-returns one line per change (none when the file is already in force). Overrides are not
-in the file; they are made and removed through the API and CLI.
+returns one line per change (none when the file is already in force). Overrides listed
+under a schedule in the file are kept in step with it; overrides made through the API and CLI
+are not the file's, and apply leaves them alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, select
@@ -19,6 +20,7 @@ from tocsin.errors import InvalidInput, NotFound
 from tocsin.oncall.config import (
     EscalationPolicyIn,
     OnCallConfig,
+    OverrideIn,
     PersonIn,
     ScheduleIn,
     ServiceIn,
@@ -51,15 +53,25 @@ def apply(session: Session, config: OnCallConfig) -> list[str]:
     )
     changes += _sync(session, Service, config.services, "service", _service_fields)
     session.flush()
+    changes += _apply_overrides(session, config.schedules)
+    session.flush()
     return changes
 
 
+FILE_ACTOR = "oncall file"
+
+
 def _team_fields(team: TeamIn) -> dict[str, Any]:
-    return {"name": team.name, "members": list(team.members)}
+    return {"name": team.name, "members": list(team.members), "source": team.source}
 
 
 def _schedule_fields(schedule: ScheduleIn) -> dict[str, Any]:
-    return {"name": schedule.name, "timezone": schedule.timezone, "layers": layers_json(schedule)}
+    return {
+        "name": schedule.name,
+        "timezone": schedule.timezone,
+        "layers": layers_json(schedule),
+        "source": schedule.source,
+    }
 
 
 def _policy_fields(policy: EscalationPolicyIn) -> dict[str, Any]:
@@ -71,11 +83,16 @@ def _policy_fields(policy: EscalationPolicyIn) -> dict[str, Any]:
         "steps": steps,
         "targets": {k: list(v) for k, v in policy.targets.items()},
         "is_default": policy.default,
+        "source": policy.source,
     }
 
 
 def _service_fields(service: ServiceIn) -> dict[str, Any]:
-    return {"name": service.name, "escalation_policy": service.escalation_policy}
+    return {
+        "name": service.name,
+        "escalation_policy": service.escalation_policy,
+        "source": service.source,
+    }
 
 
 def _sync(
@@ -113,6 +130,7 @@ def _person_shape(person: PersonIn) -> dict[str, Any]:
         "name": person.name,
         "email": person.email,
         "timezone": person.timezone,
+        "source": person.source,
         "methods": [(m.name, m.kind, m.address) for m in person.contact_methods],
         "rules": [(r.method, delay_seconds(r.after)) for r in person.rules()],
     }
@@ -132,6 +150,7 @@ def _stored_shape(session: Session, person: Person) -> dict[str, Any]:
         "name": person.name,
         "email": person.email,
         "timezone": person.timezone,
+        "source": person.source,
         "methods": sorted((m.name, m.kind, m.address) for m in methods),
         "rules": [(by_id[r.contact_method_id], r.delay_s) for r in rules],
     }
@@ -162,6 +181,7 @@ def _apply_people(session: Session, people: Sequence[PersonIn]) -> list[str]:
 
 def _write_person(session: Session, person: Person, wanted: PersonIn) -> None:
     person.name, person.email, person.timezone = wanted.name, wanted.email, wanted.timezone
+    person.source = wanted.source
     session.execute(delete(NotificationRule).where(NotificationRule.person_id == person.id))
     methods = {
         m.name: m
@@ -184,6 +204,58 @@ def _write_person(session: Session, person: Person, wanted: PersonIn) -> None:
                 position=position,
             )
         )
+
+
+# -- the file's overrides ---------------------------------------------------------------------
+
+
+def _apply_overrides(session: Session, schedules: Sequence[ScheduleIn]) -> list[str]:
+    """Per schedule in the file: create, update or remove the overrides the file owns (those
+    with a source), keyed by `OverrideIn.key()`."""
+    changes = []
+    for wanted in schedules:
+        schedule = schedule_by_handle(session, wanted.handle)
+        owned = session.scalars(
+            select(ScheduleOverride).where(
+                ScheduleOverride.schedule_id == schedule.id, ScheduleOverride.source.is_not(None)
+            )
+        )
+        existing = {row.source: row for row in owned}
+        for override in wanted.overrides:
+            change = _sync_override(session, schedule, existing.pop(override.key(), None), override)
+            changes += [change] if change else []
+        for row in existing.values():
+            session.delete(row)
+            changes.append(f"removed override of {wanted.handle} ({row.person}, {row.starts_at})")
+    return changes
+
+
+def _override_values(override: OverrideIn) -> dict[str, Any]:
+    return {
+        "person": override.person,
+        "starts_at": override.start.astimezone(UTC),
+        "ends_at": override.end.astimezone(UTC),
+        "reason": override.reason,
+    }
+
+
+def _sync_override(
+    session: Session, schedule: Schedule, row: ScheduleOverride | None, override: OverrideIn
+) -> str | None:
+    values = _override_values(override)
+    label = f"override of {schedule.handle} ({override.person}, {values['starts_at']})"
+    if row is None:
+        session.add(
+            ScheduleOverride(
+                schedule_id=schedule.id, created_by=FILE_ACTOR, source=override.key(), **values
+            )
+        )
+        return f"created {label}"
+    if all(getattr(row, k) == v for k, v in values.items()):
+        return None
+    for key, value in values.items():
+        setattr(row, key, value)
+    return f"updated {label}"
 
 
 # -- who is on call ----------------------------------------------------------------------------

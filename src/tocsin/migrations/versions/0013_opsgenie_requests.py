@@ -4,7 +4,7 @@ Until now the request statuses sat in one process's memory, so a poll that reach
 instance behind a load balancer (or came after a restart) was answered 404.
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0012
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0008"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
