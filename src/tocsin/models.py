@@ -3,6 +3,7 @@
 from tocsin.alerts.models import Alert, AlertGroup, Integration, OpsgenieRequest, Silence
 from tocsin.auth.models import ApiToken, User
 from tocsin.engine.models import EngineInstance
+from tocsin.evidence.models import Checkpoint
 from tocsin.incidents.models import Clock, Incident, IncidentCounter, TimelineEvent
 from tocsin.notify.models import Notification, ServerSecret, UsedAckToken
 from tocsin.oncall.models import (
@@ -21,6 +22,7 @@ __all__ = [
     "Alert",
     "AlertGroup",
     "ApiToken",
+    "Checkpoint",
     "Clock",
     "ContactMethod",
     "EngineInstance",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tocsin.cli import admin, alerts, comms, importers, incident, oncall, policy
+from tocsin.cli import admin, alerts, comms, evidence, importers, incident, oncall, policy
 
 app = typer.Typer(
     name="tocsin",
@@ -21,6 +21,7 @@ app.add_typer(alerts.silence_app, name="silence")
 app.add_typer(oncall.app, name="oncall")
 app.add_typer(importers.app, name="import")
 admin.register(app)
+evidence.register(app)
 
 
 def main() -> None:

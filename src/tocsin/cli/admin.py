@@ -18,7 +18,6 @@ from tocsin.config import Settings, load_settings
 from tocsin.db import Database
 from tocsin.engine.loop import Engine
 from tocsin.engine.steps import default_steps
-from tocsin.incidents import timeline
 from tocsin.policy.loader import LoadedPolicy, PolicyError, load_policy
 
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
@@ -32,7 +31,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(token_app, name="token")
     app.command()(serve)
     app.command("engine")(run_engine)
-    app.command()(verify)
     app.command()(login)
 
 
@@ -115,22 +113,6 @@ def token_revoke(
     with database.write_session() as session:
         count = auth_service.revoke_named(session, name=name)
     typer.echo(f"revoked {count} token(s) named {name}")
-
-
-def verify() -> None:
-    """Check every incident's timeline hash chain; exit 1 naming the first broken link."""
-    database = _database(load_settings())
-    broken = checked = 0
-    with database.read_session() as session:
-        for _incident, chain_break in timeline.verify_all(session):
-            checked += 1
-            if chain_break is not None:
-                broken += 1
-                typer.echo(f"BROKEN {chain_break}", err=True)
-    if broken:
-        typer.echo(f"{broken} of {checked} timelines are broken", err=True)
-        raise typer.Exit(1)
-    typer.echo(f"OK: {checked} timelines verified, every chain intact")
 
 
 def login(

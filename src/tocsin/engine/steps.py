@@ -10,10 +10,13 @@ from __future__ import annotations
 from tocsin.alerts import grouping
 from tocsin.comms import clock_handlers as comms_handlers
 from tocsin.comms.messages import Sending
+from tocsin.engine.checkpoints import CheckpointStep
+from tocsin.engine.checkpoints import interval as checkpoint_interval
 from tocsin.engine.clocks import ClockStep
 from tocsin.engine.heartbeats import HeartbeatStep
 from tocsin.engine.loop import EngineStep
 from tocsin.engine.outbox import OutboxStep
+from tocsin.evidence import keys, witness
 from tocsin.flows.delivery import DeliveryOutcomes
 from tocsin.incidents import clock_registry
 from tocsin.incidents.clock_registry import ClockRegistry
@@ -59,8 +62,12 @@ def default_steps(
 ) -> list[EngineStep]:
     """Clocks first (deadlines and escalation steps, which queue pages), heartbeats (which may
     declare incidents), then the outbox (which sends what the others queued)."""
-    return [
+    steps: list[EngineStep] = [
         clock_step(public_url, admin_emails),
         HeartbeatStep(loaded),
         outbox_step(public_url, admin_emails),
     ]
+    key = keys.private_key()
+    if key is not None:  # without a key there is nothing to sign with; verify says so
+        steps.append(CheckpointStep(key, witness.configured(), checkpoint_interval()))
+    return steps

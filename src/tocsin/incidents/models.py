@@ -67,6 +67,8 @@ class TimelineEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(CanonicalJSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The digest of the incident row once this event's change was made (chain.state_digest).
+    state_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (UniqueConstraint("incident_id", "seq", name="uq_timeline_incident_seq"),)
 

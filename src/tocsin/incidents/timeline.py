@@ -9,7 +9,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tocsin.incidents.chain import ChainBreak, canonical_event, find_break, link_hash
+from tocsin.incidents.chain import (
+    ChainBreak,
+    canonical_event,
+    find_break,
+    link_hash,
+    row_break,
+    state_digest,
+)
 from tocsin.incidents.models import Incident, TimelineEvent
 
 
@@ -29,8 +36,9 @@ def append(
     """
     payload = dict(data or {})
     seq = incident.last_event_seq + 1
+    state = state_digest(incident)
     canonical = canonical_event(
-        incident_id=incident.id, seq=seq, kind=kind, at=at, actor=actor, data=payload
+        incident_id=incident.id, seq=seq, kind=kind, at=at, actor=actor, data=payload, state=state
     )
     event = TimelineEvent(
         incident_id=incident.id,
@@ -41,6 +49,7 @@ def append(
         data=payload,
         prev_hash=incident.last_event_hash,
         hash=link_hash(incident.last_event_hash, canonical),
+        state_hash=state,
     )
     session.add(event)
     incident.last_event_seq = seq
@@ -64,12 +73,7 @@ def verify_all(session: Session) -> Iterator[tuple[Incident, ChainBreak | None]]
     """Walk every incident's chain, yielding each incident with its first break (or None)."""
     for incident in session.scalars(select(Incident).order_by(Incident.pk)):
         chain = events(session, incident.id)
-        yield (
-            incident,
-            find_break(
-                incident.id,
-                chain,
-                head_seq=incident.last_event_seq,
-                head_hash=incident.last_event_hash,
-            ),
+        found = find_break(
+            incident.id, chain, head_seq=incident.last_event_seq, head_hash=incident.last_event_hash
         )
+        yield incident, found or row_break(incident.id, incident, list(chain))
