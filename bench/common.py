@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.fernet import Fernet
 from rich.console import Console
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
@@ -74,6 +75,9 @@ def throwaway_database(backend: str) -> Iterator[str]:
 # --- processes -----------------------------------------------------------------------------
 
 
+BENCH_SECRET_KEY = Fernet.generate_key().decode()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -86,6 +90,8 @@ def tocsin_env(database_url: str, workdir: Path) -> dict[str, str]:
         "TOCSIN_DATABASE_URL": database_url,
         "TOCSIN_POLICY": "proofkit",
         "TOCSIN_CONFIG": str(workdir / "cli.json"),
+        # One sealing key for the server and engine of a run (PostgreSQL needs it given).
+        "TOCSIN_SECRET_KEY": os.environ.get("TOCSIN_SECRET_KEY") or BENCH_SECRET_KEY,
     }
 
 

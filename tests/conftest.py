@@ -12,12 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from tocsin import migrate
 from tocsin.db import Base, Database
 from tocsin.policy.loader import LoadedPolicy, load_policy
+
+# The key that seals stored secrets, shared by every server and engine a test starts (they
+# inherit the environment). On PostgreSQL Tocsin refuses to run without one; tests of the
+# key's own rules (tests/unit/test_vault.py) set and clear it themselves.
+os.environ.setdefault("TOCSIN_SECRET_KEY", Fernet.generate_key().decode())
 
 PG_ADMIN_URL = os.environ.get("TOCSIN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

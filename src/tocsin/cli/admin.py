@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from tocsin import migrate
+from tocsin import migrate, vault
 from tocsin.auth import service as auth_service
 from tocsin.cli.client import fail, save_login
 from tocsin.cli.output import emit_json, table
@@ -18,6 +18,7 @@ from tocsin.config import Settings, load_settings
 from tocsin.db import Database
 from tocsin.engine.loop import Engine
 from tocsin.engine.steps import default_steps
+from tocsin.notify import acklinks
 from tocsin.policy.loader import LoadedPolicy, PolicyError, load_policy
 
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
@@ -164,6 +165,7 @@ def serve(
     loaded = _policy(settings)
     ensure_schema(settings.database_url)
     database = _database(settings, long_running=True)
+    _seal_secrets(database)
     if bootstrap_admin:
         _bootstrap(database, url)
     runtime = Runtime(settings=settings, database=database, policy=loaded)
@@ -238,13 +240,26 @@ def run_engine() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = load_settings()
     ensure_schema(settings.database_url)
-    worker = _engine(_database(settings, long_running=True), settings, _policy(settings))
+    database = _database(settings, long_running=True)
+    _seal_secrets(database)
+    worker = _engine(database, settings, _policy(settings))
     typer.echo(f"Tocsin engine running on {worker.database.dialect}; Ctrl-C stops it")
     sys.stdout.flush()
     try:
         worker.run_forever()
     except KeyboardInterrupt:
         worker.stop()
+
+
+def _seal_secrets(database: Database) -> None:
+    """Refuse to start without the key that seals stored secrets (a page at 3 a.m. would
+    otherwise be the first to find out), and seal any stored before sealing existed."""
+    try:
+        with database.write_session() as session:
+            acklinks.reseal_secrets(session)
+            acklinks.signing_key(session)
+    except vault.SealingError as exc:
+        fail(exc.message)
 
 
 def _bootstrap(database: Database, url: str) -> None:

@@ -1,8 +1,9 @@
 """Acknowledge links: signed, single-use, expiring, and usable without logging in.
 
 A link carries the incident, the person paged, a random nonce and an expiry, signed with
-HMAC-SHA256 under a key every instance shares (kept in the database). Using it stores the
-nonce, so a link works once; a forwarded or replayed link is refused.
+HMAC-SHA256 under a key every instance shares, kept in the database sealed (`tocsin.vault`):
+whoever reads the database cannot mint links. Using a link stores its nonce, so a link works
+once; a forwarded or replayed link is refused.
 """
 
 from __future__ import annotations
@@ -15,15 +16,19 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tocsin import vault
 from tocsin.db import upsert_insert
-from tocsin.errors import Conflict, InvalidInput
+from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.notify.models import ServerSecret, UsedAckToken
 from tocsin.timesource import now
 
 KEY_NAME = "ack-link-key"
 LIFETIME = timedelta(hours=24)
+# The one answer for a link that is not ours: it says nothing about which part was wrong.
+NO_SUCH_LINK = "there is no such acknowledge link; acknowledge in the console, API or CLI"
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ def signing_key(session: Session) -> bytes:
     """The shared key, created once by whichever instance needs it first."""
     stored = session.get(ServerSecret, KEY_NAME)
     if stored is None:
-        candidate = secrets.token_hex(32)
+        candidate = vault.seal(secrets.token_hex(32), database_url(session))
         session.execute(
             upsert_insert(session)(ServerSecret)
             .values(name=KEY_NAME, value=candidate, created_at=now())
@@ -46,7 +51,24 @@ def signing_key(session: Session) -> bytes:
         )
         stored = session.get(ServerSecret, KEY_NAME)
         assert stored is not None
-    return bytes.fromhex(stored.value)
+    return bytes.fromhex(vault.unseal(stored.value, database_url(session)))
+
+
+def database_url(session: Session) -> str:
+    """The URL the sealing key is found by (for SQLite, the key file sits beside it)."""
+    return session.get_bind().engine.url.render_as_string(hide_password=False)
+
+
+def reseal_secrets(session: Session, *, rotate: bool = False) -> int:
+    """Seal the secrets stored in the clear (from before sealing), and with `rotate` re-seal
+    every one under the first key, so an old key can then be dropped. Returns how many."""
+    url = database_url(session)
+    changed = 0
+    for stored in session.scalars(select(ServerSecret)):
+        if rotate or not vault.is_sealed(stored.value):
+            stored.value = vault.reseal(stored.value, url)
+            changed += 1
+    return changed
 
 
 def _b64(data: bytes) -> str:
@@ -70,7 +92,8 @@ def make_token(session: Session, *, incident_id: str, person: str) -> str:
 
 
 def read_token(session: Session, token: str) -> AckClaim:
-    """Check the signature and expiry; raise InvalidInput naming what is wrong."""
+    """Check the signature and expiry. A link that is not ours is NotFound, whatever is wrong
+    with it; only a genuine link hears that it expired (InvalidInput) or was used (Conflict)."""
     body, _, signature = token.partition(".")
     expected = hmac.new(signing_key(session), body.encode(), hashlib.sha256).digest()
     try:
@@ -79,7 +102,7 @@ def read_token(session: Session, token: str) -> AckClaim:
     except (ValueError, UnicodeDecodeError):
         claim = None
     if not claim:
-        raise InvalidInput("this acknowledge link is not valid", field="token")
+        raise NotFound(NO_SUCH_LINK, field="token")
     expires = datetime.fromtimestamp(int(claim["e"]), tz=now().tzinfo)
     if expires < now():
         raise InvalidInput("this acknowledge link has expired; use the API or CLI", field="token")

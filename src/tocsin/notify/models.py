@@ -76,12 +76,12 @@ class Notification(Base):
 
 
 class ServerSecret(Base):
-    """Secrets every instance must share (the acknowledge-link signing key)."""
+    """Secrets every instance must share (the acknowledge-link signing key), sealed."""
 
     __tablename__ = "server_secrets"
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    value: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(Text)  # `fernet:<token>`, see tocsin.vault
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

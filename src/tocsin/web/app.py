@@ -32,6 +32,7 @@ from tocsin.web.api.silences import router as silences_router
 from tocsin.web.console import router as console_router
 from tocsin.web.deps import Runtime
 from tocsin.web.guards import BodyGuard, ServerErrors
+from tocsin.web.headers import SecurityHeaders, redact_access_log
 from tocsin.web.limits import BodySizeLimit, MiB
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -80,11 +81,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(ServerErrors)
     app.add_middleware(BodyGuard)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, a 413 and a 500 too
     return app
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    redact_access_log()  # uvicorn has set up its loggers by now
     yield
     # uvicorn has answered or cut off every request by now; store what is still queued.
     app.state.intake_writer.stop()

@@ -17,6 +17,15 @@ from tocsin.notify import acklinks
 from tocsin.web.deps import Runtime, RuntimeDep
 
 router = APIRouter(tags=["acknowledge links"])
+# The page is one self-contained document: its own inline style, no script, one form back to
+# itself. Not cached, and its URL (the secret) is never sent on as a Referer.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
 _env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 PAGE = _env.from_string(
     """<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -35,7 +44,18 @@ color:#fff}.muted{color:#555}</style></head><body>
 
 def _html(status: int, heading: str, message: str, **context: object) -> HTMLResponse:
     body = PAGE.render(heading=heading, message=message, **context)
-    return HTMLResponse(body, status_code=status)
+    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+
+
+def _status_of(exc: TocsinError) -> int:
+    if isinstance(exc, Conflict):
+        return 409
+    return 400 if isinstance(exc, InvalidInput) else 404
+
+
+def _message_of(exc: TocsinError) -> str:
+    """A link we did not sign, and one for an incident that is gone, read the same."""
+    return exc.message if isinstance(exc, InvalidInput | Conflict) else acklinks.NO_SUCH_LINK
 
 
 def _wants_json(request: Request) -> bool:
@@ -49,7 +69,7 @@ def show(token: str, runtime: RuntimeDep) -> HTMLResponse:
             claim = acklinks.read_token(session, token)
             incident = incident_service.get(session, claim.incident_id)
         except TocsinError as exc:
-            return _html(400, "This link cannot be used", exc.message)
+            return _html(_status_of(exc), "This link cannot be used", _message_of(exc))
         if incident.acknowledged_at is not None:
             message = f"Already acknowledged by {incident.acknowledged_by}."
             return _html(200, "Already acknowledged", message, incident=incident)
@@ -75,11 +95,12 @@ def _acknowledge(runtime: Runtime, token: str) -> tuple[int, str, str]:
 def acknowledge(token: str, request: Request, runtime: RuntimeDep) -> Response:
     try:
         _status, incident_id, person = _acknowledge(runtime, token)
-    except (InvalidInput, Conflict) as exc:
-        status = 409 if isinstance(exc, Conflict) else 400
+    except TocsinError as exc:
+        status, message = _status_of(exc), _message_of(exc)
         if _wants_json(request):
-            return JSONResponse({"error": exc.code, "message": exc.message}, status_code=status)
-        return _html(status, "Not acknowledged", exc.message)
+            code = "not_found" if status == 404 else exc.code
+            return JSONResponse({"error": code, "message": message}, status_code=status)
+        return _html(status, "Not acknowledged", message)
     if _wants_json(request):
         return JSONResponse({"status": "acknowledged", "incident_id": incident_id, "by": person})
     return _html(

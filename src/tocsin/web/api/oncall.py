@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -227,6 +228,16 @@ def _feed_window() -> tuple[datetime, datetime]:
     return today - FEED_PAST, today + FEED_AHEAD
 
 
+def _calendar_opens(session: Session, kind: str, handle: str, token: str) -> bool:
+    if kind not in ("schedules", "people"):
+        return False
+    model: Any = Schedule if kind == "schedules" else Person
+    owner = session.scalar(select(model).where(model.handle == handle))
+    digest = owner.calendar_token_digest if owner is not None else None
+    # Compared in constant time, and a missing owner costs the same digest as a present one.
+    return hmac.compare_digest(digest or "", _digest(token)) and digest is not None
+
+
 def _etag_matches(if_none_match: str | None, etag: str) -> bool:
     """RFC 9110's weak comparison, as If-None-Match asks: W/ is ignored, "*" is any feed."""
     if if_none_match is None:
@@ -244,11 +255,9 @@ def ical_feed(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     handle = name.removesuffix(".ics")
-    if kind not in ("schedules", "people"):
-        raise NotFound("no such calendar", field="kind")
-    owner = _owner(session, kind, handle)
-    if not owner.calendar_token_digest or owner.calendar_token_digest != _digest(token):
-        raise NotFound("no such calendar", field="token")  # reveal nothing
+    if not _calendar_opens(session, kind, handle, token):
+        # One answer for every wrong part, so the feed URL reveals no handle that exists.
+        raise NotFound("no such calendar", field="token")
     shifts_of = _schedule_shifts if kind == "schedules" else _person_shifts
     found = shifts_of(session, handle, *_feed_window())
     calendar = {"calendar_name": f"Tocsin on-call: {handle}", "uid_namespace": f"{kind}/{handle}"}

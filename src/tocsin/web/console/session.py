@@ -48,12 +48,32 @@ def _safe_next(target: str) -> str:
     return target if not target.startswith("//") else "/console"
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """RFC 6454's (scheme, host, port) of a URL, the port filled in from the scheme."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:  # a port that is not a number
+        return None
+    if not parts.hostname or port is None:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower(), port
+
+
 def same_origin(request: Request) -> bool:
-    """The POST came from a page of this site: its Origin (or Referer) names our Host."""
+    """The POST came from a page of this site: its Origin (or Referer) has our scheme, host
+    and port. "Ours" is how this request reached us, or TOCSIN_PUBLIC_URL (behind a proxy
+    that ends TLS, the browser says https while the request arrives as http)."""
     source = request.headers.get("origin") or request.headers.get("referer")
     if not source or source == "null":
         return False
-    return urlsplit(source).netloc.lower() == request.headers.get("host", "").lower()
+    sender = origin_of(source)
+    reached = origin_of(f"{request.url.scheme}://{request.headers.get('host', '')}")
+    public = origin_of(request.app.state.runtime.settings.public_url)
+    return sender is not None and sender in (reached, public)
 
 
 def _authorise_post(request: Request, principal: Principal | None) -> Principal | Response:
