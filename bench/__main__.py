@@ -1,4 +1,4 @@
-"""`python -m bench [declare|engine|ingest|all] [--quick] [--backend sqlite|postgresql]`."""
+"""`python -m bench [NAME|all] [--quick] [--backend sqlite|postgresql]`; NAME is one of BENCHMARKS."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import declare, engine, escalation, ingest, paging
+from bench import crash, declare, engine, escalation, ingest, paging
 from bench.common import BACKENDS, console, load_average, machine, write_results
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "ingest": ingest.run,
     "paging": paging.run,
     "escalation": escalation.run,
+    "crash": crash.run,
 }
 
 

@@ -92,6 +92,7 @@ def tocsin_env(database_url: str, workdir: Path) -> dict[str, str]:
         "TOCSIN_CONFIG": str(workdir / "cli.json"),
         # One sealing key for the server and engine of a run (PostgreSQL needs it given).
         "TOCSIN_SECRET_KEY": os.environ.get("TOCSIN_SECRET_KEY") or BENCH_SECRET_KEY,
+        "TOCSIN_OUTBOUND_ALLOW": "127.0.0.0/8",  # the benchmarks' receivers are local
     }
 
 

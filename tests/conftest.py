@@ -25,6 +25,10 @@ from tocsin.policy.loader import LoadedPolicy, load_policy
 # key's own rules (tests/unit/test_vault.py) set and clear it themselves.
 os.environ.setdefault("TOCSIN_SECRET_KEY", Fernet.generate_key().decode())
 
+# The receivers tests send to listen on this machine; Tocsin refuses internal addresses unless
+# they are allowed (tests/unit/test_outbound_guard.py checks the refusal with it unset).
+os.environ.setdefault("TOCSIN_OUTBOUND_ALLOW", "127.0.0.0/8,::1/128")
+
 PG_ADMIN_URL = os.environ.get("TOCSIN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

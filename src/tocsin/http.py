@@ -3,20 +3,42 @@
 It enforces timeouts, follows at most a few redirects, reads at most a bounded body, and turns
 every low-level failure into one readable sentence. Sentences name the host, never the full
 URL: URLs often carry secrets (webhook tokens), and failures end up in the append-only timeline.
+
+One client serves the whole process, so connections to a receiver are reused (a page storm to
+one webhook opens a handful of connections, not one per page).
+
+**No requests to internal addresses.** Contact methods, webhooks and imported integrations
+name URLs that people (or another vendor's export) chose; pointed at 127.0.0.1 or
+169.254.169.254 they would make Tocsin probe its own network. So every connection, redirects
+included, is checked when it is made, after DNS resolution (a name that resolves to an
+internal address is refused too, and the connection goes to the address that was checked):
+loopback, private (RFC 1918, ULA), link-local, multicast, reserved and unspecified addresses
+are refused unless `TOCSIN_OUTBOUND_ALLOW` lists them (comma-separated networks, such as
+`10.20.0.0/16,fd00::/8`, or `*` for any). Through an HTTP(S)_PROXY from the environment the
+proxy connects, and its egress rules apply instead.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
+import logging
+import os
+import socket
 import ssl
 import time
+import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 
 from tocsin import __version__
+
+log = logging.getLogger("tocsin.http")
 
 USER_AGENT = f"Tocsin/{__version__}"
 DEFAULT_TIMEOUT_S = 10.0
@@ -75,24 +97,118 @@ def request(
 ) -> Reply:
     """Send one request; return the answer whatever its status, or raise OutboundError."""
     _check_url(url)
-    client = httpx.Client(
+    client = shared_client()
+    try:
+        outgoing = client.build_request(
+            method, url, json=json, headers=headers, timeout=httpx.Timeout(timeout)
+        )
+        response = client.send(outgoing, stream=True)
+        try:
+            body = _read_bounded(response, time.monotonic() + timeout)
+        finally:
+            response.close()
+    except httpx.HTTPError as exc:
+        raise _explain(exc, url, timeout) from exc
+    return Reply(response.status_code, response.reason_phrase, dict(response.headers), body)
+
+
+@functools.cache
+def shared_client() -> httpx.Client:
+    """The process's one client (thread-safe; its pool keeps connections to each receiver)."""
+    proxied = any(urllib.request.getproxies().get(s) for s in ("http", "https", "all"))
+    return httpx.Client(
         verify=_tls_context(),
-        timeout=httpx.Timeout(timeout),
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
         headers={"User-Agent": USER_AGENT},
+        transport=None if proxied else _GuardedTransport(verify=_tls_context()),
     )
-    with client:
+
+
+# -- where Tocsin may connect -------------------------------------------------------------------
+
+ALLOW_ENV = "TOCSIN_OUTBOUND_ALLOW"
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def refusal(address: Address) -> str | None:
+    """Why Tocsin will not connect to this address, or None if it may."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if any(address in network for network in _allowed(os.environ.get(ALLOW_ENV, ""))):
+        return None
+    for kind in ("loopback", "link_local", "private", "multicast", "reserved", "unspecified"):
+        if getattr(address, f"is_{kind}"):
+            return f"a {kind.replace('_', '-')} address"
+    return None
+
+
+def check_host(host: str, port: int = 443) -> list[str]:
+    """The addresses `host` resolves to that Tocsin may connect to; OutboundError if none."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise OutboundError(f"could not resolve {host}: {exc.strerror or exc}") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    allowed = [a for a in addresses if refusal(ipaddress.ip_address(a)) is None]
+    if not allowed:
+        why = refusal(ipaddress.ip_address(addresses[0]))
+        raise OutboundError(
+            f"{host} is {why} ({addresses[0]}): Tocsin does not send to internal addresses "
+            f"unless {ALLOW_ENV} lists them",
+            permanent=True,
+        )
+    return allowed
+
+
+@functools.lru_cache(maxsize=8)
+def _allowed(setting: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    parts = [part.strip() for part in setting.split(",") if part.strip()]
+    if "*" in parts:
+        return (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+    networks = []
+    for part in parts:
         try:
-            outgoing = client.build_request(method, url, json=json, headers=headers)
-            response = client.send(outgoing, stream=True)
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            log.warning("%s: %r is not a network (such as 10.0.0.0/8); ignored", ALLOW_ENV, part)
+    return tuple(networks)
+
+
+class _CheckedBackend(httpcore.SyncBackend):
+    """Connects only to addresses `check_host` allows: checked at connect time, so neither a
+    redirect nor a DNS answer that changes after a check can lead elsewhere."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        last: Exception | None = None
+        for address in check_host(host, port):
             try:
-                body = _read_bounded(response, time.monotonic() + timeout)
-            finally:
-                response.close()
-        except httpx.HTTPError as exc:
-            raise _explain(exc, url, timeout) from exc
-    return Reply(response.status_code, response.reason_phrase, dict(response.headers), body)
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    def __init__(self, *, verify: ssl.SSLContext) -> None:
+        super().__init__(verify=verify)
+        # httpx builds its connection pool without a way to pass a network backend; this one
+        # is built the same way (httpx's defaults) with the checking backend.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=verify,
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=_CheckedBackend(),
+        )
 
 
 @functools.cache

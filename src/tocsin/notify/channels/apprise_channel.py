@@ -12,6 +12,7 @@ import re
 
 import apprise
 
+from tocsin import http
 from tocsin.notify.channels import DeliveryError, Message
 
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
@@ -25,11 +26,27 @@ def send(message: Message) -> None:
     client = apprise.Apprise()
     if not client.add(message.address):
         raise DeliveryError("not a valid Apprise URL", permanent=True)
+    _refuse_internal(client)
     capture = apprise.LogCapture(level=logging.WARNING, fmt="%(message)s")  # type: ignore[no-untyped-call]
     with capture as log:
         accepted = client.notify(title=message.subject, body=body_with_footer(message))
     if not accepted:
         raise DeliveryError(_sentence(log.getvalue()))
+
+
+def _refuse_internal(client: apprise.Apprise) -> None:
+    """Self-hosted services (json://, ntfy://, gotify://, matrix://...) name a host: it must not
+    be an internal address (see tocsin.http). Cloud services' URLs often carry a token where
+    the host would be; a "host" that does not resolve is left to Apprise."""
+    for service in client:
+        host = getattr(service, "host", None)
+        if not isinstance(host, str) or not host:
+            continue
+        try:
+            http.check_host(host, getattr(service, "port", None) or 443)
+        except http.OutboundError as exc:
+            if exc.permanent:
+                raise DeliveryError(exc.message, permanent=True) from None
 
 
 def _sentence(captured: str) -> str:
