@@ -1,4 +1,4 @@
-"""`python -m bench [NAME|all] [--quick] [--backend sqlite|postgresql]`; NAME is one of BENCHMARKS."""
+"""`python -m bench [NAME|all] [--quick] [--backend sqlite|postgresql]` (NAME: see BENCHMARKS)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ class _Hits(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def do_GET(self) -> None:  # noqa: N802 (a redirect into the internal network)
+    def do_GET(self) -> None:
         self.send_response(302)
         self.send_header("Location", self.headers["X-Then"])
         self.send_header("Content-Length", "0")
