@@ -1,0 +1,124 @@
+"""Importing a realistic Grafana OnCall organisation from a stand-in of its API (both databases)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from tests.importers.grafana_oncall_standin import TOKEN, GrafanaOnCall
+from tests.importers.standin import StandIn, serving
+from tocsin.alerts import integrations
+from tocsin.db import Database
+from tocsin.importers import grafana_oncall, plan, verify
+from tocsin.oncall.export import current_config
+from tocsin.oncall.models import EscalationPolicy
+
+NOW = datetime(2026, 10, 22, tzinfo=UTC)
+PAYMENTS_TOKEN = "n7Qx2LkP9vRt4WmZ8bYc3HdFs"  # in its Grafana Alerting integration's URL
+PLATFORM_TOKEN = "Jf4Tq8Rm2Xw6Pz9Lb3Nk7Vh5C"  # in its Alertmanager integration's URL
+
+
+@pytest.fixture
+def standin() -> Iterator[StandIn]:
+    with serving(GrafanaOnCall()) as running:
+        yield running
+
+
+def run(database: Database, standin: StandIn, *, apply: bool) -> plan.Outcome:
+    with database.read_session() as session:
+        current = current_config(session)
+    api = grafana_oncall.api(TOKEN, base_url=standin.url)
+    try:
+        imported = grafana_oncall.mapped(grafana_oncall.fetch(api), current, NOW)
+    finally:
+        api.close()
+    return plan.run(database, imported, apply=apply)
+
+
+def parity(database: Database, standin: StandIn) -> verify.Parity:
+    api = grafana_oncall.api(TOKEN, base_url=standin.url)
+    try:
+        with database.read_session() as session:
+            return verify.compare(
+                session,
+                "grafana-oncall",
+                lambda ident, a, b: grafana_oncall.on_call(api, ident, a, b),
+                NOW,
+            )
+    finally:
+        api.close()
+
+
+def test_plan_apply_rerun_and_parity(database: Database, standin: StandIn) -> None:
+    planned = run(database, standin, apply=False)
+    left = "\n".join(str(item) for item in planned.left_out)
+    assert "person bob: notification rule notify_by_sms" in left
+    assert "schedule Legacy rota: its shifts come from an external iCal calendar" in left
+    assert "integration Deploy webhook (webhook)" in left
+    assert "integration Payments Grafana Alerting: route" in left
+    assert "notify_person_next_each_time at 90s" in left
+    first = run(database, standin, apply=True)
+    assert len([c for c in first.changes if c.startswith("created person")]) == 12
+    assert len([c for c in first.changes if c.startswith("created integration")]) == 3
+    assert run(database, standin, apply=True).changes == []
+    with database.read_session() as session:
+        payments = integrations.by_key(session, PAYMENTS_TOKEN)
+        platform = integrations.by_key(session, PLATFORM_TOKEN)
+        assert payments is not None and (payments.kind, payments.service) == (
+            "grafana",
+            "payments-grafana-alerting",
+        )
+        assert platform is not None and platform.kind == "alertmanager"
+    checked = parity(database, standin)
+    assert checked.schedules == ["mobile", "payments-primary", "platform", "platform-evenings"]
+    assert checked.differences == []
+
+
+def test_escalation_waits_add_up_exactly(database: Database, standin: StandIn) -> None:
+    run(database, standin, apply=True)
+    with database.read_session() as session:
+        policies = {p.handle: p for p in session.scalars(select(EscalationPolicy))}
+    payments = policies["payments"]
+    assert [(s["after_s"], s["targets"]) for s in payments.steps] == [
+        (0, ["schedule:payments-primary"]),
+        (240, ["person:dan"]),
+        (780, ["team:payments"]),
+    ]
+    assert (payments.repeat, payments.repeat_after_s) == (5, 300)
+    assert [s["after_s"] for s in policies["mobile"].steps] == [0, 1890]
+    assert policies["platform"].steps[0]["targets"] == [
+        "schedule:platform",
+        "schedule:platform-evenings",
+    ]
+
+
+def test_rotations_become_layers_by_level(database: Database, standin: StandIn) -> None:
+    run(database, standin, apply=True)
+    with database.read_session() as session:
+        config = current_config(session)
+    schedules = {s.handle: s for s in config.schedules}
+    platform = schedules["platform"]
+    assert platform.timezone == "UTC"  # web rotations hand over at fixed UTC times
+    assert [layer.name for layer in platform.layers] == ["platform-daily", "business-hours"]
+    daily, business = platform.layers
+    assert daily.rotation.participants == ["grace", "heidi", "erin", "frank"]
+    assert [(r.days, r.start.isoformat(), r.end.isoformat()) for r in business.restrictions] == [
+        ([0, 1, 2, 3, 4], "07:00:00", "15:00:00")
+    ]
+    assert [o.person for o in platform.overrides] == ["erin"]
+    assert schedules["mobile"].timezone == "America/New_York"
+    alice = next(p for p in config.people if p.handle == "alice")
+    assert [(r.method, r.after) for r in alice.notification_rules] == [
+        ("slack", "0m"),
+        ("email", "1m"),
+    ]
+
+
+def test_paging_and_rate_limits(database: Database, standin: StandIn) -> None:
+    run(database, standin, apply=False)
+    pages = [r.param("page", "1") for r in standin.seen if r.path == "/api/v1/users/"]
+    assert pages == ["1", "2", "3"]
+    assert len([r for r in standin.seen if r.path == "/api/v1/teams/"]) == 2
