@@ -122,3 +122,67 @@ def test_paging_and_rate_limits(database: Database, standin: StandIn) -> None:
     pages = [r.param("page", "1") for r in standin.seen if r.path == "/api/v1/users/"]
     assert pages == ["1", "2", "3"]
     assert len([r for r in standin.seen if r.path == "/api/v1/teams/"]) == 2
+
+
+def with_continuous_rotation_in_new_york() -> GrafanaOnCall:
+    """The organisation plus a calendar schedule whose weekly turns span the DST change."""
+    oncall = GrafanaOnCall()
+    users = {u["username"]: u["id"] for u in oncall.org["users"]}
+    oncall.org["schedules"].append(
+        {
+            "id": "SPAYSCND7H3M1",
+            "team_id": "TPAY7Q2K9M4XW",
+            "name": "Payments secondary",
+            "type": "calendar",
+            "time_zone": "America/New_York",
+            "slack": {"channel_id": None, "user_group_id": None},
+            "on_call_now": [],
+            "shifts": ["OPAYSCND2W8K4"],
+            "ical_url_overrides": None,
+            "enable_web_overrides": False,
+        }
+    )
+    oncall.org["on_call_shifts"].append(
+        {
+            "id": "OPAYSCND2W8K4",
+            "team_id": "TPAY7Q2K9M4XW",
+            "schedule": "SPAYSCND7H3M1",
+            "name": "Secondary weekly",
+            "type": "rolling_users",
+            "time_zone": None,
+            "level": 0,
+            "start": "2026-10-05T09:00:00",
+            "duration": 604800,
+            "rotation_start": "2026-10-05T09:00:00",
+            "frequency": "weekly",
+            "interval": 1,
+            "until": None,
+            "week_start": "MO",
+            "by_day": None,
+            "by_month": None,
+            "by_monthday": None,
+            "rolling_users": [[users["dan"]], [users["carol"]]],
+            "start_rotation_from_user_index": 0,
+        }
+    )
+    return oncall
+
+
+def test_exact_turns_across_dst_are_predicted_and_verified(database: Database) -> None:
+    """OnCall's turns last exactly 168 hours, so on 2026-11-02 (New York back to EST) the turn
+    ends at 08:00 and nobody is on call until the next starts at 09:00. Tocsin hands over at
+    09:00 on the wall clock: the plan says so, and verify finds exactly that hour."""
+    with serving(with_continuous_rotation_in_new_york()) as standin:
+        planned = run(database, standin, apply=True)
+        notes = [str(n) for n in planned.left_out if "at the DST change" in str(n)]
+        assert notes == [
+            "schedule payments-secondary: rotation 'Secondary weekly' at the DST change of "
+            "2026-11-02: OnCall makes every turn exactly 168 hours long, so the turn that spans "
+            "the change ends at 08:00, not at 09:00 (America/New_York): nobody is on call in it "
+            "from 2026-11-02 13:00Z to 14:00Z in OnCall; Tocsin hands over on the wall clock. "
+            "Instead: nothing to do; `tocsin import verify` lists those hours as differences"
+        ]
+        found = parity(database, standin)
+    assert [str(d) for d in found.differences] == [
+        "payments-secondary at 2026-11-02 13:00Z: source nobody, Tocsin carol"
+    ]

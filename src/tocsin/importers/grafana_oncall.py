@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,7 +47,14 @@ from tocsin.oncall.config import (
     StepIn,
     TeamIn,
 )
-from tocsin.oncall.rotation import Layer, Restriction, Rotation, RotationKind
+from tocsin.oncall.rotation import (
+    Layer,
+    Restriction,
+    Rotation,
+    RotationKind,
+    ScheduleSpec,
+    layer_shifts,
+)
 
 VENDOR = "grafana-oncall"
 DAY_S, WEEK_S = 86400, 7 * 86400
@@ -378,7 +386,7 @@ class _Mapper:
             (s for s in shifts if s["type"] in ROTATIONS), key=lambda s: s.get("level") or 0
         )
         zone = self.schedule_zone(handle, schedule, rotations)
-        layers, levels = self.layers(handle, rotations)
+        layers, levels = self.layers(handle, rotations, zone)
         if not layers:
             self.note(
                 f"schedule {schedule['name']}",
@@ -428,7 +436,9 @@ class _Mapper:
             )
         return zone
 
-    def layers(self, handle: str, rotations: list[Json]) -> tuple[list[Layer], dict[str, int]]:
+    def layers(
+        self, handle: str, rotations: list[Json], zone: str
+    ) -> tuple[list[Layer], dict[str, int]]:
         """Lowest level first; every layer is read in the schedule's zone (schedule_zone)."""
         layers: list[Layer] = []
         levels: dict[str, int] = {}
@@ -437,7 +447,33 @@ class _Mapper:
             if layer:
                 layers.append(layer)
                 levels[layer.name] = int(shift.get("level") or 0)
+                self.dst_notes(handle, shift, layer, zone)
         return layers, levels
+
+    def dst_notes(self, handle: str, shift: Json, layer: Layer, zone: str) -> None:
+        """Where OnCall's turns of exactly `duration` seconds end off the wall clock: the turn
+        that spans a DST change leaves a gap (clocks back) or meets the next (clocks forward)."""
+        spec = ScheduleSpec(name=handle, timezone=zone, layers=[layer])
+        exact = timedelta(seconds=int(shift["duration"]))
+        for change in dst_changes(zone, self.now, days=14):
+            for turn in layer_shifts(spec, layer, change - 2 * WEEK, change + 2 * WEEK):
+                if turn.start < change < turn.end and turn.start + exact != turn.end:
+                    self.dst_note(handle, shift, zone, turn.start + exact, turn.end)
+
+    def dst_note(self, handle: str, shift: Json, zone: str, ends: datetime, wall: datetime) -> None:
+        local = ZoneInfo(zone)
+        gap = ends < wall
+        self.note(
+            f"schedule {handle}: rotation {shift.get('name') or shift['id']!r} at the DST "
+            f"change of {wall.astimezone(local):%Y-%m-%d}",
+            f"OnCall makes every turn exactly {int(shift['duration']) // 3600} hours long, so "
+            f"the turn that spans the change ends at {ends.astimezone(local):%H:%M}, not at "
+            f"{wall.astimezone(local):%H:%M} ({zone}): "
+            + ("nobody is on call in it" if gap else "it overlaps the next turn")
+            + f" from {min(ends, wall):%Y-%m-%d %H:%MZ} to {max(ends, wall):%H:%MZ} in OnCall; "
+            "Tocsin hands over on the wall clock",
+            "nothing to do; `tocsin import verify` lists those hours as differences",
+        )
 
     def layer(self, handle: str, shift: Json, taken: set[str]) -> Layer | None:
         what = f"schedule {handle}: rotation {shift.get('name') or shift['id']!r}"
@@ -786,6 +822,21 @@ INTEGRATION_NOTES: dict[str, tuple[str, str]] = {
         "send those alerts through Alertmanager or a generic integration",
     ),
 }
+
+
+WEEK = timedelta(days=7)
+
+
+def dst_changes(zone: str, start: datetime, *, days: int) -> list[datetime]:
+    """The hours (UTC, on the hour) at which `zone`'s offset has changed, within `days`."""
+    local = ZoneInfo(zone)
+    first = start.astimezone(ZoneInfo("UTC")).replace(minute=0, second=0, microsecond=0)
+    hours = [first + timedelta(hours=h) for h in range(days * 24 + 1)]
+    return [
+        b
+        for a, b in pairwise(hours)
+        if a.astimezone(local).utcoffset() != b.astimezone(local).utcoffset()
+    ]
 
 
 def _free_name(name: str, taken: set[str]) -> str:
