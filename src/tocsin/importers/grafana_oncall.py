@@ -30,7 +30,7 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tocsin.importers.handles import Handles, slug
+from tocsin.importers.handles import Handles, layer_name, slug
 from tocsin.importers.http import SourceError, VendorApi
 from tocsin.importers.model import Imported, IntegrationIn, LeftOut, Period, Progress, no_progress
 from tocsin.importers.overlaps import overlapping_layers
@@ -488,7 +488,7 @@ class _Mapper:
             return None
         self.layer_notes(what, shift)
         return Layer(
-            name=_free_name(slug(shift.get("name") or "rotation", "rotation"), taken),
+            name=layer_name(slug(shift.get("name") or "rotation", "rotation"), taken),
             rotation=Rotation(
                 kind=found.kind,
                 length=found.length,
@@ -837,10 +837,3 @@ def dst_changes(zone: str, start: datetime, *, days: int) -> list[datetime]:
         for a, b in pairwise(hours)
         if a.astimezone(local).utcoffset() != b.astimezone(local).utcoffset()
     ]
-
-
-def _free_name(name: str, taken: set[str]) -> str:
-    candidate, n = name if name != "override" else "override-rotation", 2
-    while candidate in taken:
-        candidate, n = f"{name}-{n}", n + 1
-    return candidate
