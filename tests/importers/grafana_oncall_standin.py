@@ -41,9 +41,11 @@ Json = dict[str, Any]
 
 
 class GrafanaOnCall:
-    def __init__(self, org: Json | None = None) -> None:
+    def __init__(self, org: Json | None = None, *, user_token: bool = True) -> None:
         self.org: Json = org or json.loads(FIXTURE.read_text())
         self.throttled = False
+        # Personal notification rules are answered to user tokens only, not service accounts.
+        self.user_token = user_token
         self.lists: dict[str, Callable[[Request], list[Json]]] = {
             "users": lambda r: self.org["users"],
             "teams": lambda r: self.org["teams"],
@@ -78,6 +80,8 @@ class GrafanaOnCall:
         return [i for i in items if not wanted or i.get(key) == wanted]
 
     def listed(self, request: Request, collection: str) -> Reply:
+        if collection == "personal_notification_rules" and not self.user_token:
+            return Reply(403, {"detail": "You do not have permission to perform this action."})
         if collection == "teams" and not self.throttled:
             self.throttled = True
             return Reply(429, {"detail": "Request was throttled."}, {"Retry-After": "0"})

@@ -186,3 +186,18 @@ def test_exact_turns_across_dst_are_predicted_and_verified(database: Database) -
     assert [str(d) for d in found.differences] == [
         "payments-secondary at 2026-11-02 13:00Z: source nobody, Tocsin carol"
     ]
+
+
+def test_a_service_account_token_imports_all_but_the_personal_rules(database: Database) -> None:
+    with serving(GrafanaOnCall(user_token=False)) as standin:
+        planned = run(database, standin, apply=True)
+    left = "\n".join(str(item) for item in planned.left_out)
+    assert "personal notification rules: this token may not read them" in left
+    assert "403" in left
+    with database.read_session() as session:
+        alice = next(p for p in current_config(session).people if p.handle == "alice")
+    # Every contact method at once, as Tocsin does for a person without rules.
+    assert [(r.method, r.after) for r in alice.notification_rules] == [
+        ("email", "0m"),
+        ("slack", "0m"),
+    ]

@@ -102,6 +102,7 @@ class Source:
     steps: list[Json] = field(default_factory=list)
     integrations: list[Json] = field(default_factory=list)
     routes: list[Json] = field(default_factory=list)
+    rules_unread: str | None = None  # why the personal notification rules could not be read
 
 
 def pages(client: VendorApi, path: str, params: dict[str, Any] | None = None) -> Iterator[Json]:
@@ -116,10 +117,13 @@ def pages(client: VendorApi, path: str, params: dict[str, Any] | None = None) ->
 
 
 def fetch(client: VendorApi) -> Source:
+    users, teams = list(pages(client, "/api/v1/users/")), list(pages(client, "/api/v1/teams/"))
+    rules, unread = _rules(client)
     return Source(
-        users=list(pages(client, "/api/v1/users/")),
-        teams=list(pages(client, "/api/v1/teams/")),
-        rules=list(pages(client, "/api/v1/personal_notification_rules/")),
+        users=users,
+        teams=teams,
+        rules=rules,
+        rules_unread=unread,
         schedules=list(pages(client, "/api/v1/schedules/")),
         shifts={shift["id"]: shift for shift in pages(client, "/api/v1/on_call_shifts/")},
         chains=list(pages(client, "/api/v1/escalation_chains/")),
@@ -127,6 +131,16 @@ def fetch(client: VendorApi) -> Source:
         integrations=list(pages(client, "/api/v1/integrations/")),
         routes=list(pages(client, "/api/v1/routes/")),
     )
+
+
+def _rules(client: VendorApi) -> tuple[list[Json], str | None]:
+    """OnCall answers personal notification rules to user tokens only (403 otherwise)."""
+    try:
+        return list(pages(client, "/api/v1/personal_notification_rules/")), None
+    except SourceError as error:
+        if ": 403 " not in str(error):
+            raise
+        return [], str(error)
 
 
 def on_call(client: VendorApi, schedule_id: str, start: datetime, end: datetime) -> list[Period]:
@@ -283,6 +297,13 @@ class _Mapper:
         self.left_out.append(LeftOut(what, why, instead))
 
     def imported(self) -> Imported:
+        if self.source.rules_unread:
+            self.note(
+                "personal notification rules",
+                f"this token may not read them ({self.source.rules_unread})",
+                "run the import with an OnCall API token (OnCall → Settings), or set each "
+                "person's rules by hand; until then Tocsin uses every contact method at once",
+            )
         people = [self.person(u) for u in self.source.users]
         teams = [t for t in (self.team(t) for t in self.source.teams) if t]
         schedules = [s for s in (self.schedule(s) for s in self.source.schedules) if s]
