@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -80,6 +81,17 @@ def test_apply_rerun_and_verify(cli: CliRunner, standin: StandIn) -> None:
     )
     assert code == 0, checked
     assert "4 schedules, 336 hours each: 0 differ" in checked
+
+
+def test_out_writes_the_file_and_still_names_the_senders(
+    cli: CliRunner, standin: StandIn, tmp_path: Path
+) -> None:
+    target = tmp_path / "oncall.yaml"
+    code, output = grafana(cli, standin, "--out", str(target))
+    assert code == 0, output
+    assert "source: grafana-oncall:schedule:SPLTFRM3J7W9D" in target.read_text()
+    assert "Payments Grafana Alerting" in output  # the integrations still to create
+    assert "/api/v1/integrations/n7Qx2LkP9vRt4WmZ8bYc3HdFs/grafana" in output
 
 
 def test_a_wrong_token_names_the_request(cli: CliRunner, standin: StandIn) -> None:
