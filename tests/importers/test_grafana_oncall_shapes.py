@@ -53,10 +53,16 @@ def test_a_night_shift_is_a_window_every_day() -> None:
     ]
 
 
-def test_every_two_weeks_on_weekdays_hands_over_at_the_week_start() -> None:
-    found = shape(shift(frequency="weekly", interval=2, by_day=["MO", "TU"], duration=8 * 3600), 3)
+def test_every_two_weeks_continuously_is_biweekly() -> None:
+    found = shape(shift(frequency="weekly", interval=2, duration=14 * 86400), 3)
     assert isinstance(found, Shape)
-    assert (found.kind, found.handoff_weekday) == ("biweekly", 0)
+    assert (found.kind, found.handoff_weekday, found.restrictions) == ("biweekly", 0, ())
+
+
+def test_weekdays_every_week_hand_over_at_the_week_start() -> None:
+    found = shape(shift(frequency="weekly", by_day=["MO", "TU"], duration=8 * 3600), 3)
+    assert isinstance(found, Shape)
+    assert (found.kind, found.handoff_weekday) == ("weekly", 0)
     assert [(r.days, r.start, r.end) for r in found.restrictions] == [([0, 1], time(9), time(17))]
 
 
@@ -73,9 +79,12 @@ def test_what_tocsin_rotations_cannot_count_is_said() -> None:
     every_third_week = shape(shift(frequency="weekly", interval=3, duration=3 * 7 * 86400), 2)
     weekday_turns = shape(shift(by_day=["MO", "WE", "FR"], duration=3600), 3)
     monthly = shape(shift(frequency="monthly"), 2)
+    # OnCall repeats each group's event every 2 x 3 weeks: the second week of a turn is empty.
+    first_week_only = shape(shift(frequency="weekly", interval=2, by_day=["MO"], duration=3600), 3)
     assert isinstance(every_third_week, str) and "every 3 weeks" in every_third_week
     assert isinstance(weekday_turns, str) and "day by day on the chosen weekdays" in weekday_turns
     assert isinstance(monthly, str) and "monthly" in monthly
+    assert isinstance(first_week_only, str) and "first week of each" in first_week_only
 
 
 def test_where_a_shift_is_expanded() -> None:

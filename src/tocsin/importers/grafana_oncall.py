@@ -234,15 +234,18 @@ def _weekly(
     if every > 2:
         return f"it hands over every {every} weeks; Tocsin's weekly rotations do every 1 or 2"
     kind: RotationKind = "weekly" if every == 1 else "biweekly"
+    if duration == every * WEEK_S and not days:
+        return Shape(kind, 1, start, start.weekday())
+    if every == 2:
+        # Each group's event repeats every 2 x groups weeks: on call in a turn's first week only.
+        return "it is on call in the first week of each two-week turn only; Tocsin cannot restrict"
     if days:
         # Turns change at the start of the week; each chosen day is on call for `duration`.
         windows = () if duration >= DAY_S and len(days) == 7 else _windows(start, duration, days)
         return Shape(kind, 1, start, week_start, windows)
-    if duration == every * WEEK_S:
-        return Shape(kind, 1, start, start.weekday())
-    if every == 1 and duration < WEEK_S:
+    if duration < WEEK_S:
         return Shape(kind, 1, start, start.weekday(), _windows(start, duration, [start.weekday()]))
-    return "it is on call for part of each two-week turn only, which Tocsin cannot restrict"
+    return "its turns last longer than a week, which Tocsin cannot restrict"
 
 
 def _windows(start: datetime, duration: int, days: list[int]) -> tuple[Restriction, ...]:
