@@ -75,6 +75,7 @@ def test_senders_move_to_the_printed_urls(
         "Platform Alertmanager": f"{server.url}/api/v1/integrations/{PLATFORM_TOKEN}/alertmanager",
         "Mobile Grafana Alerting": f"{server.url}/api/v1/integrations/{MOBILE_TOKEN}/grafana",
     }
+    assert server.process.poll() is None, "tocsin serve exited:\n" + "".join(server.log)
     # Grafana Alerting's webhook contact point, pointed at the new URL.
     payload = grafana_payload([grafana_alert("eu-west-1", name="Card payments failing")])
     answer = httpx.post(moved["Payments Grafana Alerting"], json=payload, timeout=10)
