@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 
+from tocsin.alerts.kinds import KINDS
 from tocsin.cli.admin import ensure_schema
 from tocsin.cli.client import fail
 from tocsin.config import load_settings
@@ -40,6 +41,10 @@ BaseUrl = Annotated[
 ]
 PlanFlag = Annotated[bool, typer.Option("--plan", help="Show what would change; change nothing.")]
 ApplyFlag = Annotated[bool, typer.Option("--apply", help="Make the changes.")]
+GrafanaUrl = Annotated[
+    str | None,
+    typer.Option(help="Grafana OnCall: your Grafana stack's URL, for a service account token."),
+]
 OutFile = Annotated[
     Path | None,
     typer.Option("--out", help="Write the on-call file (with what is there now) instead."),
@@ -72,7 +77,10 @@ def _connected(vendor: Vendor, connection: Connection) -> Iterator[VendorApi]:
         def step(what: str) -> None:
             bar.update(task, advance=1, description=f"{vendor.title}: {what}")
 
-        client = vendor.connect(connection, step)
+        try:
+            client = vendor.connect(connection, step)
+        except SourceError as error:
+            fail(f"{vendor.title}: {error}")
         try:
             yield client
         except SourceError as error:
@@ -108,6 +116,7 @@ def _import(
         _integrations_note(outcome)
     else:
         _changes(outcome.changes, would=mode == "plan")
+    _senders(outcome)
     _left_out(outcome)
 
 
@@ -135,6 +144,21 @@ def _integrations_note(outcome: plan.Outcome) -> None:
         )
         for change in created:
             typer.echo("  " + change.removeprefix("created "))
+
+
+def _senders(outcome: plan.Outcome) -> None:
+    """Where each sender whose key is in its URL must post from now on (same key)."""
+    moving = [i for i in outcome.integrations if i.was]
+    if not moving:
+        return
+    base = load_settings().public_url
+    typer.echo(
+        "senders: the token is part of each Grafana OnCall URL, so every sender changes its "
+        f"whole URL (the token stays the same; Tocsin's address is TOCSIN_PUBLIC_URL, {base}):"
+    )
+    for integration in moving:
+        url = next(iter(KINDS[integration.kind].urls_for(integration.key, base).values()))
+        typer.echo(f"  {integration.name} ({integration.kind}): {integration.was} -> {url}")
 
 
 def _left_out(outcome: plan.Outcome) -> None:
@@ -177,6 +201,33 @@ def pagerduty(
     _import("pagerduty", Connection(token, None, base_url), plan_only, apply, out)
 
 
+@app.command("grafana-oncall")
+def grafana_oncall(
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="GRAFANA_ONCALL_TOKEN",
+            help="An OnCall API token (OnCall → Settings), or a service account token with "
+            "--grafana-url.",
+        ),
+    ],
+    base_url: Annotated[
+        str,
+        typer.Option(
+            help="The OnCall API URL from OnCall → Settings "
+            "(e.g. https://oncall-prod-us-central-0.grafana.net/oncall)."
+        ),
+    ],
+    grafana_url: GrafanaUrl = None,
+    plan_only: PlanFlag = False,
+    apply: ApplyFlag = False,
+    out: OutFile = None,
+) -> None:
+    """Import from Grafana OnCall (its public API). Grafana Alerting and Alertmanager
+    integrations keep their tokens; their senders' URLs change."""
+    _import("grafana-oncall", Connection(token, None, base_url, grafana_url), plan_only, apply, out)
+
+
 @app.command("verify")
 def verify_command(
     source: Annotated[str, typer.Argument(help="opsgenie, pagerduty or grafana-oncall.")],
@@ -191,6 +242,7 @@ def verify_command(
     ],
     region: Annotated[str | None, typer.Option(help="Opsgenie: us or eu.")] = None,
     base_url: BaseUrl = None,
+    grafana_url: GrafanaUrl = None,
     from_: Annotated[
         str | None, typer.Option("--from", help="Start (ISO 8601; default: now).")
     ] = None,
@@ -200,7 +252,7 @@ def verify_command(
     list every hour that differs (exit 1 if any does)."""
     vendor = VENDORS.get(source) or fail(f"unknown source {source!r}: {', '.join(VENDORS)}")
     start = _instant(from_) if from_ else now()
-    connection = Connection(credential, region, base_url)
+    connection = Connection(credential, region, base_url, grafana_url)
     with _connected(vendor, connection) as client, _database().read_session() as session:
         parity = verify.compare(
             session,

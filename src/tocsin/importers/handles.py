@@ -25,6 +25,14 @@ def slug(text: str, fallback: str) -> str:
     return cleaned[:90] or fallback
 
 
+def layer_name(name: str, taken: set[str]) -> str:
+    """A layer's name, unique in its schedule and never the one overrides are shown under."""
+    candidate, n = name if name != "override" else "override-rotation", 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    return candidate
+
+
 class Sourced(Protocol):
     @property
     def handle(self) -> str: ...

@@ -37,6 +37,9 @@ class IntegrationIn:
     key: str
     service: str | None
     source: str
+    # Where its senders post now, when the key is part of that URL (Grafana OnCall's token):
+    # the sender then changes its whole URL, keeping the key.
+    was: str | None = None
 
 
 @dataclass

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tocsin.importers.handles import Handles, slug
+from tocsin.importers.handles import Handles, layer_name, slug
 from tocsin.importers.http import VendorApi
 from tocsin.importers.model import Imported, IntegrationIn, LeftOut, Period, Progress, no_progress
 from tocsin.importers.overlaps import overlapping_layers
@@ -335,7 +335,7 @@ class _Mapper:
                 f"it ends at {rotation['endDate']} in Opsgenie; Tocsin rotations do not end",
                 "remove the layer from the on-call file then",
             )
-        name = _free_name(slug(rotation.get("name") or "rotation", "rotation"), taken)
+        name = layer_name(slug(rotation.get("name") or "rotation", "rotation"), taken)
         return Layer(
             name=name,
             rotation=_rotation(rotation, zone, participants),
@@ -603,10 +603,3 @@ def _rotation_kind(kind: str, length: int) -> tuple[RotationKind, int]:
     if kind == "hourly":
         return "hours", length
     return "days", length * (7 if kind == "weekly" else 1)
-
-
-def _free_name(name: str, taken: set[str]) -> str:
-    candidate, n = name if name != "override" else "override-rotation", 2
-    while candidate in taken:
-        candidate, n = f"{name}-{n}", n + 1
-    return candidate

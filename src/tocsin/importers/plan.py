@@ -93,7 +93,8 @@ def _integration(session: Session, wanted: IntegrationIn) -> tuple[str | None, L
             service=wanted.service,
             key=wanted.key,
         )
-        return f"created integration {wanted.name} ({wanted.kind}, the sender's own key)", None
+        kept = "the token of its old URL" if wanted.was else "the sender's own key"
+        return f"created integration {wanted.name} ({wanted.kind}, {kept})", None
     found = (existing.name, existing.kind, existing.service)
     if found == (wanted.name, wanted.kind, wanted.service):
         return None, None

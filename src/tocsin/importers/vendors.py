@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from tocsin.importers import opsgenie, pagerduty
+from tocsin.importers import grafana_oncall, opsgenie, pagerduty
 from tocsin.importers.http import VendorApi
 from tocsin.importers.model import Imported, Period, Progress
 from tocsin.oncall.config import OnCallConfig
@@ -17,6 +17,7 @@ class Connection:
     credential: str
     region: str | None = None
     base_url: str | None = None
+    grafana_url: str | None = None  # Grafana OnCall with a service account token
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,23 @@ def _pagerduty_load(client: VendorApi, current: OnCallConfig, now: datetime) -> 
     return pagerduty.mapped(pagerduty.fetch(client, now), current, now)
 
 
+def _grafana(connection: Connection, progress: Progress) -> VendorApi:
+    return grafana_oncall.api(
+        connection.credential,
+        base_url=connection.base_url,
+        grafana_url=connection.grafana_url,
+        progress=progress,
+    )
+
+
+def _grafana_load(client: VendorApi, current: OnCallConfig, now: datetime) -> Imported:
+    return grafana_oncall.mapped(grafana_oncall.fetch(client), current, now)
+
+
 VENDORS: dict[str, Vendor] = {
     "opsgenie": Vendor("opsgenie", "Opsgenie", _opsgenie, _opsgenie_load, opsgenie.on_call),
     "pagerduty": Vendor("pagerduty", "PagerDuty", _pagerduty, _pagerduty_load, pagerduty.on_call),
+    "grafana-oncall": Vendor(
+        "grafana-oncall", "Grafana OnCall", _grafana, _grafana_load, grafana_oncall.on_call
+    ),
 }
