@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
+from tocsin.alerts.kinds import KINDS
 from tocsin.alerts.models import Alert, Integration, Silence
 from tocsin.alerts.normalized import AlertEvent, IncomingAlert, IngestResult
 from tocsin.alerts.routing import Route, Router, group_key
@@ -39,6 +40,12 @@ class Delivery:
     def actor(self) -> str:
         return f"integration:{self.integration.name}"
 
+    @property
+    def by_labels(self) -> bool:
+        """Does the integration's kind group by labels when the sender gives no group?"""
+        kind = KINDS.get(self.integration.kind)
+        return kind is not None and kind.groups_by_labels
+
 
 @dataclass
 class Stored:
@@ -46,6 +53,7 @@ class Stored:
 
     result: IngestResult
     new_alerts: list[NewAlert]  # inserted by this delivery
+    repeated: list[NewAlert]  # open alerts triggered again, routed to page and not silenced
     closed: list[ClosedAlert]  # resolved by this delivery
     acknowledged_incidents: list[str]  # incidents with an alert acknowledged at the source
 
@@ -58,12 +66,12 @@ def store(session: Session, *, delivery: Delivery, alerts: Sequence[IncomingAler
     latest = _last_event_per_key(alerts)
     at = now()
     triggers = [a for a in latest if a.event is AlertEvent.TRIGGER]
-    new_alerts = _upsert_triggers(session, delivery, triggers, at, result)
+    new_alerts, repeated = _upsert_triggers(session, delivery, triggers, at, result)
     resolves = [a.dedup_key for a in latest if a.event is AlertEvent.RESOLVE]
     closed = _close(session, delivery, resolves, at, result)
     acks = [a.dedup_key for a in latest if a.event is AlertEvent.ACKNOWLEDGE]
     acknowledged = _acknowledge(session, delivery, acks, at, result)
-    return Stored(result, new_alerts, closed, acknowledged)
+    return Stored(result, new_alerts, repeated, closed, acknowledged)
 
 
 def _last_event_per_key(alerts: Iterable[IncomingAlert]) -> list[IncomingAlert]:
@@ -82,6 +90,7 @@ class NewAlert:
     group_key: str
     route: Route
     suppressed: bool
+    incident_id: str | None = None  # a repeat's incident, if it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +123,7 @@ def _row(
         silence,
         alert.labels,
         alert.details,
-        group_key(alert, routed, delivery.integration.id),
+        group_key(alert, routed, delivery.integration.id, by_labels=delivery.by_labels),
     )
 
 
@@ -124,9 +133,10 @@ def _upsert_triggers(
     triggers: list[IncomingAlert],
     at: datetime,
     result: IngestResult,
-) -> list[NewAlert]:
+) -> tuple[list[NewAlert], list[NewAlert]]:
+    """The new alerts, and the repeats that page (their incident decides what that means)."""
     if not triggers:
-        return []
+        return [], []
     router = Router(delivery.loaded.policy, _routing_context(delivery))
     silences = _active_silences(session, at)
     rows, routes = [], {}
@@ -136,18 +146,21 @@ def _upsert_triggers(
         routes[alert.dedup_key] = routed
         silence = _silencing(silences, routed, alert) if silences else None
         rows.append(_row(delivery, alert, routed, silence))
-    new_rows = []
+    new_rows, repeated = [], []
     for row in upsert(session, delivery.integration.id, _bound_time(session, at), rows):
+        routed = routes[row.dedup_key]
+        silenced = row.suppressed_by is not None
+        stored = NewAlert(
+            row.id, row.dedup_key, row.summary, row.group_key, routed, silenced, row.incident_id
+        )
         if row.seen == 1:  # only an insert leaves the count at one
             result.created.append(row.id)
-            silenced = row.suppressed_by is not None
-            routed = routes[row.dedup_key]
-            new_rows.append(
-                NewAlert(row.id, row.dedup_key, row.summary, row.group_key, routed, silenced)
-            )
+            new_rows.append(stored)
         else:
             result.updated.append(row.id)
-    return new_rows
+            if routed.action == "page" and not silenced:
+                repeated.append(stored)
+    return new_rows, repeated
 
 
 def _routing_context(delivery: Delivery) -> dict[str, str | None]:

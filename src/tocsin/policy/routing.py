@@ -24,6 +24,16 @@ def _calendar_duration(value: object) -> Duration:
 GroupWindow = Annotated[Duration, BeforeValidator(_calendar_duration), PlainSerializer(str)]
 
 
+def _delay(value: object) -> Duration:
+    parsed = parse_duration(value)  # type: ignore[arg-type]
+    if parsed is None or parsed.kind not in (DurationKind.CALENDAR, DurationKind.IMMEDIATE):
+        raise ValueError("the delay is calendar time, e.g. 30s or 1m (0m: at once)")
+    return parsed
+
+
+Delay = Annotated[Duration, BeforeValidator(_delay), PlainSerializer(str)]
+
+
 class RoutingRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -49,6 +59,11 @@ class Routing(BaseModel):
     group_by: list[str] = Field(
         default_factory=lambda: ["alertname"],
         description="Labels that group alerts when the sender gives no group key of its own.",
+    )
+    joined_notice_after: Delay = Field(
+        default_factory=lambda: _delay("1m"),
+        description="When alerts join an acknowledged incident, how long to wait for more "
+        "before the acknowledger and the commander are told how many joined, in one message.",
     )
     rules: list[RoutingRule] = Field(default_factory=list)
     default_rules: bool = Field(

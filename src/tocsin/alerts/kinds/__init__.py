@@ -46,6 +46,10 @@ class Kind:
     # original service does (PagerDuty, Opsgenie) or take no body (heartbeat) have routes of
     # their own.
     parse_webhook: Callable[[bytes], list[IncomingAlert]] | None = None
+    # Without a group from the sender or a routing rule's group_by, do alerts group by the
+    # routing's `group_by` labels (Alertmanager, Grafana, generic)? Otherwise each alert is
+    # its own group, as in the original service (PagerDuty: one alert per dedup key).
+    groups_by_labels: bool = False
 
     def urls_for(self, key: str, base: str) -> dict[str, str]:
         """The create response's `urls`: where to point the sender, with which credential."""
@@ -61,6 +65,7 @@ ALERTMANAGER = Kind(
     auth=Auth.PATH,
     urls={"webhook": "/api/v1/integrations/{key}/alertmanager"},
     parse_webhook=alertmanager.parse_body,
+    groups_by_labels=True,
 )
 PAGERDUTY = Kind(
     name="pagerduty",
@@ -74,6 +79,7 @@ GRAFANA = Kind(
     auth=Auth.PATH,
     urls={"webhook": "/api/v1/integrations/{key}/grafana"},
     parse_webhook=grafana.parse_body,
+    groups_by_labels=True,
 )
 OPSGENIE = Kind(
     name="opsgenie",
@@ -88,6 +94,7 @@ GENERIC = Kind(
     auth=Auth.PATH,
     urls={"webhook": "/api/v1/integrations/{key}/generic"},
     parse_webhook=generic.parse_body,
+    groups_by_labels=True,
 )
 HEARTBEAT = Kind(
     name="heartbeat",
