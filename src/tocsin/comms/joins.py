@@ -58,21 +58,25 @@ class Joined:
     summaries: list[str] = field(default_factory=list)
 
 
-def joined_since(session: Session, incident_id: str, since: datetime) -> Joined:
-    """The alerts attached to the incident since `since`, as its timeline recorded them."""
+def joined_untold(session: Session, incident_id: str) -> Joined:
+    """The alerts attached to the incident since it was acknowledged or its people were last
+    told, as its timeline recorded them (in the timeline's order, so alerts that arrived in
+    the same instant as the acknowledgement are counted exactly)."""
     query = (
-        select(TimelineEvent.data)
+        select(TimelineEvent.kind, TimelineEvent.data)
         .where(
             TimelineEvent.incident_id == incident_id,
-            TimelineEvent.kind == "alerts_attached",
-            TimelineEvent.at >= since,
+            TimelineEvent.kind.in_(("acknowledged", "clock_fired", "alerts_attached")),
         )
         .order_by(TimelineEvent.seq)
     )
     joined = Joined()
-    for data in session.scalars(query):
-        joined.count += int(data.get("count", 0))
-        joined.summaries += [str(s) for s in data.get("summaries") or data.get("dedup_keys", [])]
+    for kind, data in session.execute(query):
+        if kind == "acknowledged" or (kind == "clock_fired" and data.get("key") == KEY):
+            joined = Joined()
+        elif kind == "alerts_attached":
+            joined.count += int(data.get("count", 0))
+            joined.summaries += [str(s) for s in data.get("summaries") or data["dedup_keys"]]
     return joined
 
 
@@ -86,7 +90,9 @@ class TellJoins:
         """Not warned about (the kind declares warns=False)."""
 
     def due(self, session: Session, subject: Incident, clock: Clock, at: datetime) -> None:
-        """1. Settle the clock. 2. Count what joined since it started. 3. Tell its people."""
+        """1. Count what joined since the people were last told. 2. Settle the clock (the
+        count starts again from here). 3. Tell them."""
+        joined = joined_untold(session, subject.id)
         settle(
             session,
             incident=subject,
@@ -96,7 +102,6 @@ class TellJoins:
             actor=ENGINE_ACTOR,
             event="clock_fired",
         )
-        joined = joined_since(session, subject.id, clock.starts_at)
         if joined.count == 0:
             return
         policy = incident_service.policy_of(session, subject).policy
