@@ -17,7 +17,7 @@ MATCH_FIELDS = ("source_severity", "integration", "integration_kind", "service")
 def _calendar_duration(value: object) -> Duration:
     parsed = parse_duration(value)  # type: ignore[arg-type]
     if parsed is None or parsed.kind is not DurationKind.CALENDAR:
-        raise ValueError("the group window is calendar time, e.g. 30m or 2h")
+        raise ValueError("give calendar time, e.g. 30m or 2h")
     return parsed
 
 
@@ -64,6 +64,11 @@ class Routing(BaseModel):
         default_factory=lambda: _delay("1m"),
         description="When alerts join an acknowledged incident, how long to wait for more "
         "before the acknowledger and the commander are told how many joined, in one message.",
+    )
+    changes_lookback: GroupWindow = Field(
+        default_factory=lambda: _calendar_duration("4h"),
+        description="How long before an incident's impact began a change event (a deploy) "
+        "is still shown on it.",
     )
     rules: list[RoutingRule] = Field(default_factory=list)
     default_rules: bool = Field(
