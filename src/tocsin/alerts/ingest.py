@@ -27,6 +27,8 @@ from tocsin.timesource import now
 
 ALERTS = cast(Table, Alert.__table__)
 SAMPLE = 20  # how many dedup keys a timeline event lists before it just counts
+# A sender's test notification reaches nobody: it only shows that the sender reaches Tocsin.
+TEST_ROUTE = Route("ignore", "", None, "test notification: resolved at once", ())
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,9 @@ class Stored:
 
 
 def store(session: Session, *, delivery: Delivery, alerts: Sequence[IncomingAlert]) -> Stored:
-    """1. Keep the last event per dedup key. 2. Upsert triggers (routed, silenced).
-    3. Close resolves. 4. Mark acknowledgements. Incidents are the caller's business
+    """1. Keep the last event per dedup key. 2. Upsert triggers (routed, silenced), an
+    alert without a severity taking the integration's default. 3. Close resolves, and test
+    notifications at once. 4. Mark acknowledgements. Incidents are the caller's business
     (tocsin.flows.intake)."""
     result = IngestResult(dedup_keys=[a.dedup_key for a in alerts])
     latest = _last_event_per_key(alerts)
@@ -68,6 +71,7 @@ def store(session: Session, *, delivery: Delivery, alerts: Sequence[IncomingAler
     triggers = [a for a in latest if a.event is AlertEvent.TRIGGER]
     new_alerts, repeated = _upsert_triggers(session, delivery, triggers, at, result)
     resolves = [a.dedup_key for a in latest if a.event is AlertEvent.RESOLVE]
+    resolves += [a.dedup_key for a in triggers if a.test_notification]  # resolved at once
     closed = _close(session, delivery, resolves, at, result)
     acks = [a.dedup_key for a in latest if a.event is AlertEvent.ACKNOWLEDGE]
     acknowledged = _acknowledge(session, delivery, acks, at, result)
@@ -116,7 +120,7 @@ def _row(
         alert.dedup_key,
         alert.summary[:2000],
         alert.source_severity,
-        routed.severity,
+        routed.severity or None,
         routed.service,
         routed.action,
         routed.rule,
@@ -139,10 +143,13 @@ def _upsert_triggers(
         return [], []
     router = Router(delivery.loaded.policy, _routing_context(delivery))
     silences = _active_silences(session, at)
+    default_severity = delivery.integration.default_severity
     rows, routes = [], {}
     # Sorted, so concurrent deliveries lock the same rows in the same order (no deadlock).
     for alert in sorted(triggers, key=lambda a: a.dedup_key):
-        routed = router.route(alert)
+        if alert.source_severity is None:
+            alert.source_severity = default_severity
+        routed = TEST_ROUTE if alert.test_notification else router.route(alert)
         routes[alert.dedup_key] = routed
         silence = _silencing(silences, routed, alert) if silences else None
         rows.append(_row(delivery, alert, routed, silence))

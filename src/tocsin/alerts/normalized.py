@@ -40,6 +40,9 @@ class IncomingAlert:
     group_key: str | None = None  # the sender's grouping (Alertmanager groupKey)
     source: str | None = None
     occurred_at: datetime | None = None  # the sender's timestamp, if it gave one
+    # The sender's "test this contact point" alert (Grafana's TestAlert): stored, never
+    # routed to anyone, and resolved at once, since its sender never resolves it.
+    test_notification: bool = False
 
 
 @dataclass

@@ -42,6 +42,8 @@ def upgrade() -> None:
         batch_op.create_index("ix_change_events_service_happened", ["service", "happened_at"])
     with op.batch_alter_table("integrations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("default_severity", sa.String(length=20), nullable=True))
+    # Grafana integrations said nothing and notified like a warning; now they say so.
+    op.execute("UPDATE integrations SET default_severity = 'warning' WHERE kind = 'grafana'")
 
 
 def downgrade() -> None:

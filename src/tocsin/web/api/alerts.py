@@ -100,12 +100,14 @@ def _add_webhooks() -> None:
     (`alertmanager_webhook_api_v1_integrations__key__alertmanager_post`), which stays as it
     was when these routes were written out by hand."""
     for kind in KINDS.values():
-        if kind.parse_webhook is not None:
+        if kind.parse_webhook is None:
+            continue
+        for method in kind.webhook_methods:  # one operation per method: ids stay unique
             intake.add_api_route(
                 kind.urls["webhook"],
                 _webhook(kind.name, kind.parse_webhook),
-                methods=["POST"],
-                name=f"{kind.name}_webhook",
+                methods=[method],
+                name=f"{kind.name}_webhook" + ("" if method == "POST" else f"_{method.lower()}"),
                 summary=kind.description,
             )
 
