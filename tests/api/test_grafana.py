@@ -164,8 +164,12 @@ def test_redelivery_deduplicates_on_the_fingerprint(api: Api) -> None:
     assert len(api.get("/api/v1/incidents").json()["items"]) == 1
 
 
-def test_a_rule_without_a_severity_label_notifies(api: Api) -> None:
-    key = create_integration(api)
+def test_a_rule_without_a_severity_label_takes_the_integrations_default_warning(
+    api: Api,
+) -> None:
+    created = api.post("/api/v1/integrations", {"name": "g", "kind": "grafana"}, role="admin")
+    assert created.json()["default_severity"] == "warning"  # said when it is created
+    key = created.json()["key"]
     alert = grafana_alert("us-1", severity=None) | {
         "values": None,
         "dashboardURL": "",
@@ -173,8 +177,91 @@ def test_a_rule_without_a_severity_label_notifies(api: Api) -> None:
     }
     assert deliver(api, key, grafana_payload([alert])).status_code == 200
     (stored,) = alerts(api)
+    assert (stored["source_severity"], stored["severity"]) == ("warning", "P2")
     assert (stored["action"], stored["incident_id"]) == ("notify", None)
     assert "dashboardURL" not in stored["details"]  # Grafana sends "" when there is none
+
+
+def test_a_default_severity_of_critical_pages_rules_without_a_severity_label(api: Api) -> None:
+    created = api.post(
+        "/api/v1/integrations",
+        {"name": "g", "kind": "grafana", "default_severity": "critical"},
+        role="admin",
+    )
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+    labelled = grafana_alert("us-2", severity="info")  # a label of its own still wins
+    unlabelled = grafana_alert("us-1", severity=None)
+    assert deliver(api, key, grafana_payload([unlabelled, labelled])).status_code == 200
+    by_zone = {a["labels"]["zone"]: a for a in alerts(api)}
+    assert (by_zone["us-1"]["severity"], by_zone["us-1"]["action"]) == ("P0", "page")
+    assert by_zone["us-1"]["incident_id"]
+    assert by_zone["us-2"]["action"] == "ticket"
+    listed = api.get("/api/v1/integrations").json()
+    assert [i["default_severity"] for i in listed] == ["critical"]
+
+
+def test_a_default_severity_is_refused_when_unknown_or_meaningless(api: Api) -> None:
+    bad = api.post(
+        "/api/v1/integrations",
+        {"name": "g", "kind": "grafana", "default_severity": "loud"},
+        role="admin",
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "default_severity"
+    assert "critical, error, warning, info" in bad.json()["message"]
+    pd = api.post(
+        "/api/v1/integrations",
+        {"name": "p", "kind": "pagerduty", "default_severity": "critical"},
+        role="admin",
+    )
+    assert pd.status_code == 422
+    assert "pagerduty alerts always carry a severity" in pd.json()["message"]
+
+
+def test_put_is_accepted_as_post_is(api: Api) -> None:
+    """Grafana's webhook contact point has an HTTP method setting: POST or PUT."""
+    key = create_integration(api)
+    response = api.client.put(
+        f"/api/v1/integrations/{key}/grafana", json=grafana_payload([grafana_alert("eu-1")])
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 1
+    assert [a["status"] for a in alerts(api)] == ["firing"]
+
+
+def test_grafanas_test_notification_is_recognised_and_resolved_at_once(api: Api) -> None:
+    """The "Test" button of a contact point: one TestAlert that Grafana never resolves."""
+    key = create_integration(api)
+    test = {
+        "status": "firing",
+        "labels": {"alertname": "TestAlert", "instance": "Grafana"},
+        "annotations": {
+            "summary": "Notification test",
+            "__value_string__": "[ metric='foo' labels={instance=bar} value=10 ]",
+        },
+        "startsAt": "2026-11-22T03:00:03.157076+02:00",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "",
+        "fingerprint": "57c6d9296de2ad39",
+        "silenceURL": f"{GRAFANA}/alerting/silence/new?alertmanager=grafana",
+        "dashboardURL": "",
+        "panelURL": "",
+        "values": None,
+        "valueString": "[ metric='foo' labels={instance=bar} value=10 ]",
+    }
+    payload = grafana_payload([test], group_key="webhook-57c6d9296de2ad39-1732240803")
+    response = deliver(api, key, payload)
+    assert response.status_code == 200
+    assert (response.json()["created"], response.json()["resolved"]) == (1, 1)
+    (stored,) = alerts(api)
+    assert (stored["status"], stored["action"]) == ("resolved", "ignore")
+    assert stored["rule"] == "test notification: resolved at once"
+    assert stored["incident_id"] is None and stored["resolved_at"]
+    assert api.get("/api/v1/incidents").json()["items"] == []
+    # Pressing "Test" again records another, resolved as well: nothing is left firing.
+    deliver(api, key, payload)
+    assert [a["status"] for a in alerts(api)] == ["resolved", "resolved"]
 
 
 @pytest.mark.parametrize(

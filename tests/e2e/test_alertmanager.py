@@ -219,6 +219,33 @@ def test_pagerduty_configs_reach_events_v2_and_resolve(stack: Stack) -> None:
     incident_id = paged["incident_id"]
     assert incident_id is not None
     assert stack.get(f"/api/v1/incidents/{incident_id}")["severity"] == "P0"
+    assert "[FIRING:1]" in paged["summary"]
+
+    # An update: a second instance joins Alertmanager's group. Its PagerDuty sender keys the
+    # event by the group, so this is a repeat trigger of the same dedup key, which updates the
+    # alert (its summary now counts two) and opens nothing new.
+    payments.append(
+        alert(
+            {
+                "alertname": "PaymentsDown",
+                "severity": "critical",
+                "team": "payments",
+                "instance": "pay-2:8080",
+            },
+            summary="Card payments failing",
+            starts_at=a_minute_ago(),
+        )
+    )
+    stack.am.post_alerts(payments)
+
+    def updated() -> list[dict[str, Any]] | None:
+        items = stack.alerts(stack.pagerduty)
+        return when(len(items) == 1 and "[FIRING:2]" in items[0]["summary"], items)
+
+    (again,) = poll("the group's update to re-trigger the alert", updated, context=stack.logs)
+    assert again["id"] == paged["id"] and again["count"] >= 2
+    assert again["incident_id"] == incident_id
+    assert [i["id"] for i in stack.get("/api/v1/incidents")["items"]] == [incident_id]
 
     stack.am.post_alerts(resolved(payments, datetime.now(UTC)))
 

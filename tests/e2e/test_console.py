@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -241,3 +242,39 @@ def test_a_responder_escalates_now_from_the_console(page: Page, server: Server) 
     page.get_by_role("button", name="Acknowledge").click()
     expect(flash(page)).to_contain_text("Acknowledged")
     expect(page.get_by_role("button", name="Escalate now")).to_have_count(0)
+
+
+def test_the_incident_page_shows_the_changes_that_may_explain_it(
+    page: Page, server: Server
+) -> None:
+    """A deploy reported as a PagerDuty change event shows on the incident of its service,
+    with its link; a change of another service does not."""
+    headers = {"Authorization": f"Bearer {server.token}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=10) as api:
+        keys = {}
+        for service in ("checkout", "search"):
+            made = api.post(
+                "/api/v1/integrations",
+                json={"name": f"{service} deploys", "kind": "pagerduty", "service": service},
+            )
+            assert made.status_code == 201, made.text
+            keys[service] = made.json()["key"]
+        for service, summary in (("checkout", "Deploy checkout v2.4.1"), ("search", "Reindex")):
+            sent = api.post(
+                "/v2/change/enqueue",
+                json={
+                    "routing_key": keys[service],
+                    "payload": {"summary": summary, "source": "ci.example.com"},
+                    "links": [{"href": "https://ci.example.com/builds/812", "text": "Build 812"}],
+                },
+            )
+            assert sent.status_code == 202, sent.text
+    sign_in(page, server, server.token)
+    declare(page, title="Checkout errors", severity="P1", services="checkout")
+    changes = page.locator("section.changes-card")
+    expect(changes.get_by_role("heading")).to_contain_text("Recent changes")
+    expect(changes.locator("tr.change")).to_have_count(1)
+    expect(changes).to_contain_text("Deploy checkout v2.4.1")
+    expect(changes).to_contain_text("checkout deploys")
+    link = changes.get_by_role("link", name="Build 812")
+    expect(link).to_have_attribute("href", "https://ci.example.com/builds/812")

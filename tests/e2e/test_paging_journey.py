@@ -49,6 +49,10 @@ severities:
   - id: P2
     name: High
     respond_within: 1h
+roles:
+  - {{id: commander, name: Incident commander}}
+routing:
+  joined_notice_after: {joined_after}s
 """
 
 ONCALL_FILE = """\
@@ -83,6 +87,8 @@ services:
 """
 
 ALERT_SUMMARY = "Checkout error rate above 5%"
+# How long an acknowledged incident gathers the alerts that join it before its people are told.
+JOINED_AFTER_S = 3
 
 
 # -- the running stack -------------------------------------------------------------------------
@@ -134,7 +140,7 @@ def poll(what: str, probe: Callable[[], T | None], stack: Stack, seconds: float 
 @pytest.fixture
 def stack(database: Database, tmp_path: Path) -> Iterator[Stack]:
     policy = tmp_path / "fast-paging.yaml"
-    policy.write_text(FAST_POLICY)
+    policy.write_text(FAST_POLICY.format(joined_after=JOINED_AFTER_S))
     with SmtpCatcher() as smtp, HttpReceiver() as hooks:
         server = start_server(
             database.url,
@@ -169,9 +175,9 @@ def stack(database: Database, tmp_path: Path) -> Iterator[Stack]:
                 server.process.kill()
 
 
-def fire_alert(stack: Stack) -> str:
-    """Alertmanager's webhook (payload version 4) with one critical alert; the incident's id."""
-    payload = {
+def webhook_payload(name: str, summary: str, fingerprint: str) -> dict[str, Any]:
+    """Alertmanager's webhook (payload version 4): one critical alert of the checkout group."""
+    return {
         "version": "4",
         "groupKey": '{}:{alertname="CheckoutErrors"}',
         "status": "firing",
@@ -179,17 +185,18 @@ def fire_alert(stack: Stack) -> str:
         "alerts": [
             {
                 "status": "firing",
-                "labels": {
-                    "alertname": "CheckoutErrors",
-                    "severity": "critical",
-                    "service": "checkout",
-                },
-                "annotations": {"summary": ALERT_SUMMARY},
+                "labels": {"alertname": name, "severity": "critical", "service": "checkout"},
+                "annotations": {"summary": summary},
                 "startsAt": datetime.now(UTC).isoformat(),
-                "fingerprint": "c0ffee0001",
+                "fingerprint": fingerprint,
             }
         ],
     }
+
+
+def fire_alert(stack: Stack) -> str:
+    """One critical alert through Alertmanager's webhook; the incident's id."""
+    payload = webhook_payload("CheckoutErrors", ALERT_SUMMARY, "c0ffee0001")
     response = httpx.post(stack.alertmanager_url, json=payload, timeout=10)
     assert response.status_code in (200, 202), response.text
     [alert] = stack.get("/api/v1/alerts")["items"]
@@ -366,3 +373,93 @@ def test_when_nobody_acknowledges_step_2_pages_bob_on_time(stack: Stack) -> None
     # Alice's link is still unused, but the incident is acknowledged: nothing to do.
     late = httpx.post(alice_link, headers={"Accept": "application/json"}, timeout=10)
     assert late.status_code == 409 and "already acknowledged" in late.json()["message"]
+
+
+# Alice reads her pager first now, and Carol, the commander, her mail (one a minute per
+# mailbox: Alice's page already took hers).
+JOINED_ONCALL = ONCALL_FILE.replace(
+    """      - {{method: mail, after: 0m}}
+      - {{method: pager, after: 0m}}""",
+    """      - {{method: pager, after: 0m}}
+      - {{method: mail, after: 0m}}""",
+).replace(
+    "schedules:",
+    """  - handle: carol
+    name: Carol Mendes
+    contact_methods:
+      - {{name: mail, kind: email, address: carol@example.com}}
+schedules:""",
+)
+
+
+def test_alerts_joining_the_acknowledged_incident_tell_the_acknowledger_once(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Alice acknowledges; three more alerts of the group arrive, one delivery each. Nobody is
+    paged again, but Alice (on her pager) and Carol, the commander (by mail), each read once
+    that three alerts joined. A critical alert from another integration opens an incident of
+    its own and pages afresh."""
+    incident_id = fire_alert(stack)
+    _mail, _hook, link = alices_pages(stack, incident_id)
+    acked = httpx.post(link, headers={"Accept": "application/json"}, timeout=10)
+    assert acked.status_code == 200, acked.text
+    oncall = tmp_path / "oncall-joined.yaml"
+    oncall.write_text(JOINED_ONCALL.format(hooks=stack.hooks.url, step_2=STEP_2_AFTER_S))
+    applied = stack.server.cli("oncall", "apply", str(oncall))
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    role = stack.api.post(
+        f"/api/v1/incidents/{incident_id}/roles", json={"role": "commander", "assignee": "carol"}
+    )
+    assert role.status_code == 200, role.text
+
+    for n in (2, 3, 4):
+        payload = webhook_payload("CheckoutErrors", f"Checkout node {n} failing", f"c0ffee000{n}")
+        response = httpx.post(stack.alertmanager_url, json=payload, timeout=10)
+        assert response.status_code == 200, response.text
+        assert response.json()["incidents"] == [incident_id]
+
+    subject = f"3 new alerts joined {incident_id}: {ALERT_SUMMARY}"
+    mail = poll(
+        "Carol's mail saying alerts joined",
+        lambda: [m for m in stack.smtp.mails if m["Subject"] == subject],
+        stack,
+        seconds=JOINED_AFTER_S + 15,
+    )[0]
+    assert mail.rcpt_tos == ["carol@example.com"]
+    hook = poll(
+        "Alice's pager saying alerts joined",
+        lambda: [h for h in stack.hooks_for("alice") if h.json()["subject"] == subject],
+        stack,
+    )[0]
+    for text in (mail.text, hook.json()["body"]):
+        assert "after alice acknowledged it" in text, text
+        for n in (2, 3, 4):
+            assert f"Checkout node {n} failing" in text, text
+        assert f"{stack.server.url}/console/incidents/{incident_id}" in text, text
+    time.sleep(1)  # one burst, one message each
+    assert [m["Subject"] for m in stack.smtp.mails].count(subject) == 1
+    assert [h.json()["subject"] for h in stack.hooks_for("alice")].count(subject) == 1
+    assert not stack.hooks_for("bob")
+    queued = [e["data"] for e in stack.timeline(incident_id) if e["kind"] == "message_queued"]
+    assert [(q["kind"], sorted(q["recipients"])) for q in queued] == [
+        ("joined", ["alice", "carol"])
+    ]
+
+    other = stack.api.post(
+        "/api/v1/integrations", json={"name": "scripts", "kind": "generic", "service": "checkout"}
+    )
+    assert other.status_code == 201, other.text
+    sent = httpx.post(
+        other.json()["urls"]["webhook"],
+        json={"summary": "Payments down", "severity": "critical", "service": "checkout"},
+        timeout=10,
+    )
+    assert sent.status_code == 200, sent.text
+    [second] = sent.json()["incidents"]
+    assert second != incident_id
+    assert stack.incident(second)["acknowledged_at"] is None
+    poll(
+        "the new incident's page to Alice",
+        lambda: [h for h in stack.hooks_for("alice") if second in h.json()["subject"]],
+        stack,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +111,65 @@ def test_pdpyras_sends_over_tls_unmodified(
     alert = stored(tls_server, "db-2-disk")
     assert alert["summary"] == "Disk full on db-2"
     assert alert["incident"]["status"] == "investigating"
+
+
+def test_the_official_client_sends_change_events_shown_on_the_incident(tls_server: Server) -> None:
+    """A deploy recorded by `send_change_event`, an alert by `trigger`: the incident shows the
+    deploy (JSON and `tocsin incident show`). An unknown routing key is refused as PagerDuty
+    refuses it, so the client raises with PagerDuty's own words."""
+    key = pagerduty_key(tls_server)
+    with pagerduty.EventsApiV2Client(
+        key, base_url=tls_server.url, verify=tls_server.verify, timeout=10
+    ) as events:
+        events.send_change_event(
+            payload={
+                "summary": "Deploy checkout v2.4.1",
+                "source": "ci.example.com",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "custom_details": {"sha": "9f2c1e"},
+            },
+            links=[{"href": "https://ci.example.com/builds/812", "text": "Build 812"}],
+        )
+        events.trigger("Checkout 5xx above 5%", "lb-1", dedup_key="after-deploy")
+    incident = stored(tls_server, "after-deploy")["incident"]
+    [change] = incident["changes"]
+    assert (change["summary"], change["source"]) == ("Deploy checkout v2.4.1", "ci.example.com")
+    assert change["links"] == [{"href": "https://ci.example.com/builds/812", "text": "Build 812"}]
+    shown = tls_server.cli("incident", "show", incident["id"])
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "Recent changes" in shown.stdout and "Deploy checkout v2.4.1" in shown.stdout
+
+    with (
+        pagerduty.EventsApiV2Client(
+            "0123456789abcdef0123456789abcdef", base_url=tls_server.url, verify=tls_server.verify
+        ) as stranger,
+        pytest.raises(pagerduty.Error) as refused,
+    ):
+        stranger.trigger("Who am I", "nowhere")
+    assert refused.value.response is not None
+    assert refused.value.response.status_code == 400
+    assert refused.value.response.json()["errors"] == ["Invalid routing key"]
+
+
+@pytest.mark.filterwarnings('ignore:The package "pdpyras" is deprecated:UserWarning')
+@pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")
+def test_pdpyras_submits_a_change_event(
+    tls_server: Server, certificate: Certificate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pdpyras
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate.cert))
+    key = pagerduty_key(tls_server)
+    with pdpyras.ChangeEventsAPISession(key) as session:
+        session.url = tls_server.url
+        change_id = session.submit(  # its own timestamp: naive UTC with a Z
+            "Feature flag new-checkout on", "flags.example.com", custom_details={"pct": 10}
+        )
+    assert change_id
+    with api(tls_server) as client:
+        [change] = client.get("/api/v1/changes").json()
+    assert str(change["id"]) == change_id
+    assert (change["summary"], change["custom_details"]) == (
+        "Feature flag new-checkout on",
+        {"pct": 10},
+    )

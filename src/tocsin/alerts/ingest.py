@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
+from tocsin.alerts.kinds import KINDS
 from tocsin.alerts.models import Alert, Integration, Silence
 from tocsin.alerts.normalized import AlertEvent, IncomingAlert, IngestResult
 from tocsin.alerts.routing import Route, Router, group_key
@@ -26,6 +27,8 @@ from tocsin.timesource import now
 
 ALERTS = cast(Table, Alert.__table__)
 SAMPLE = 20  # how many dedup keys a timeline event lists before it just counts
+# A sender's test notification reaches nobody: it only shows that the sender reaches Tocsin.
+TEST_ROUTE = Route("ignore", "", None, "test notification: resolved at once", ())
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,12 @@ class Delivery:
     def actor(self) -> str:
         return f"integration:{self.integration.name}"
 
+    @property
+    def by_labels(self) -> bool:
+        """Does the integration's kind group by labels when the sender gives no group?"""
+        kind = KINDS.get(self.integration.kind)
+        return kind is not None and kind.groups_by_labels
+
 
 @dataclass
 class Stored:
@@ -46,24 +55,27 @@ class Stored:
 
     result: IngestResult
     new_alerts: list[NewAlert]  # inserted by this delivery
+    repeated: list[NewAlert]  # open alerts triggered again, routed to page and not silenced
     closed: list[ClosedAlert]  # resolved by this delivery
     acknowledged_incidents: list[str]  # incidents with an alert acknowledged at the source
 
 
 def store(session: Session, *, delivery: Delivery, alerts: Sequence[IncomingAlert]) -> Stored:
-    """1. Keep the last event per dedup key. 2. Upsert triggers (routed, silenced).
-    3. Close resolves. 4. Mark acknowledgements. Incidents are the caller's business
+    """1. Keep the last event per dedup key. 2. Upsert triggers (routed, silenced), an
+    alert without a severity taking the integration's default. 3. Close resolves, and test
+    notifications at once. 4. Mark acknowledgements. Incidents are the caller's business
     (tocsin.flows.intake)."""
     result = IngestResult(dedup_keys=[a.dedup_key for a in alerts])
     latest = _last_event_per_key(alerts)
     at = now()
     triggers = [a for a in latest if a.event is AlertEvent.TRIGGER]
-    new_alerts = _upsert_triggers(session, delivery, triggers, at, result)
+    new_alerts, repeated = _upsert_triggers(session, delivery, triggers, at, result)
     resolves = [a.dedup_key for a in latest if a.event is AlertEvent.RESOLVE]
+    resolves += [a.dedup_key for a in triggers if a.test_notification]  # resolved at once
     closed = _close(session, delivery, resolves, at, result)
     acks = [a.dedup_key for a in latest if a.event is AlertEvent.ACKNOWLEDGE]
     acknowledged = _acknowledge(session, delivery, acks, at, result)
-    return Stored(result, new_alerts, closed, acknowledged)
+    return Stored(result, new_alerts, repeated, closed, acknowledged)
 
 
 def _last_event_per_key(alerts: Iterable[IncomingAlert]) -> list[IncomingAlert]:
@@ -82,6 +94,7 @@ class NewAlert:
     group_key: str
     route: Route
     suppressed: bool
+    incident_id: str | None = None  # a repeat's incident, if it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +120,14 @@ def _row(
         alert.dedup_key,
         alert.summary[:2000],
         alert.source_severity,
-        routed.severity,
+        routed.severity or None,
         routed.service,
         routed.action,
         routed.rule,
         silence,
         alert.labels,
         alert.details,
-        group_key(alert, routed, delivery.integration.id),
+        group_key(alert, routed, delivery.integration.id, by_labels=delivery.by_labels),
     )
 
 
@@ -124,30 +137,37 @@ def _upsert_triggers(
     triggers: list[IncomingAlert],
     at: datetime,
     result: IngestResult,
-) -> list[NewAlert]:
+) -> tuple[list[NewAlert], list[NewAlert]]:
+    """The new alerts, and the repeats that page (their incident decides what that means)."""
     if not triggers:
-        return []
+        return [], []
     router = Router(delivery.loaded.policy, _routing_context(delivery))
     silences = _active_silences(session, at)
+    default_severity = delivery.integration.default_severity
     rows, routes = [], {}
     # Sorted, so concurrent deliveries lock the same rows in the same order (no deadlock).
     for alert in sorted(triggers, key=lambda a: a.dedup_key):
-        routed = router.route(alert)
+        if alert.source_severity is None:
+            alert.source_severity = default_severity
+        routed = TEST_ROUTE if alert.test_notification else router.route(alert)
         routes[alert.dedup_key] = routed
         silence = _silencing(silences, routed, alert) if silences else None
         rows.append(_row(delivery, alert, routed, silence))
-    new_rows = []
+    new_rows, repeated = [], []
     for row in upsert(session, delivery.integration.id, _bound_time(session, at), rows):
+        routed = routes[row.dedup_key]
+        silenced = row.suppressed_by is not None
+        stored = NewAlert(
+            row.id, row.dedup_key, row.summary, row.group_key, routed, silenced, row.incident_id
+        )
         if row.seen == 1:  # only an insert leaves the count at one
             result.created.append(row.id)
-            silenced = row.suppressed_by is not None
-            routed = routes[row.dedup_key]
-            new_rows.append(
-                NewAlert(row.id, row.dedup_key, row.summary, row.group_key, routed, silenced)
-            )
+            new_rows.append(stored)
         else:
             result.updated.append(row.id)
-    return new_rows
+            if routed.action == "page" and not silenced:
+                repeated.append(stored)
+    return new_rows, repeated
 
 
 def _routing_context(delivery: Delivery) -> dict[str, str | None]:

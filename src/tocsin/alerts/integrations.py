@@ -10,8 +10,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.alerts.kinds import HEARTBEAT, heartbeat
+from tocsin.alerts.kinds import HEARTBEAT, KINDS, heartbeat
 from tocsin.alerts.models import INTEGRATION_KINDS, Integration
+from tocsin.alerts.normalized import SOURCE_SEVERITIES
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.timesource import now
 
@@ -46,6 +47,26 @@ def _check_kind(kind: str) -> None:
         )
 
 
+def _default_severity(kind: str, given: str | None) -> str | None:
+    row = KINDS[kind]
+    if given is None:
+        return row.default_severity
+    if not row.takes_default_severity:
+        takes = [k.name for k in KINDS.values() if k.takes_default_severity]
+        raise InvalidInput(
+            f"{kind} alerts always carry a severity; a default severity is for "
+            f"{', '.join(takes)} integrations",
+            field="default_severity",
+        )
+    if given not in SOURCE_SEVERITIES:
+        raise InvalidInput(
+            f"unknown default_severity {given!r}; allowed: {', '.join(SOURCE_SEVERITIES)}",
+            field="default_severity",
+            allowed=SOURCE_SEVERITIES,
+        )
+    return given
+
+
 def create(
     session: Session,
     *,
@@ -56,10 +77,14 @@ def create(
     heartbeat_interval_s: int | None = None,
     heartbeat_grace_s: int | None = None,
     key: str | None = None,
+    default_severity: str | None = None,
 ) -> tuple[Integration, str]:
     """Create an integration; returns it with its key (shown once, stored only as a digest).
-    `key` keeps a sender's existing key (one moved from another tool); by default it is new."""
+    `key` keeps a sender's existing key (one moved from another tool); by default it is new.
+    `default_severity` is the source severity of its alerts that carry none (by default the
+    kind's: warning for Grafana)."""
     _check_kind(kind)
+    default_severity = _default_severity(kind, default_severity)
     is_heartbeat = kind == HEARTBEAT.name
     if is_heartbeat:
         heartbeat.require_interval(heartbeat_interval_s)
@@ -70,6 +95,7 @@ def create(
         key_digest=digest(key),
         key_prefix=key[:6],
         service=service,
+        default_severity=default_severity,
         created_at=now(),
         created_by=actor,
         heartbeat_interval_s=heartbeat_interval_s if is_heartbeat else None,

@@ -24,6 +24,9 @@ class Integration(Base):
     key_digest: Mapped[str] = mapped_column(String(64), unique=True)
     key_prefix: Mapped[str] = mapped_column(String(16))
     service: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The source severity of alerts that carry none (a Grafana rule without a severity
+    # label): critical, error, warning or info; None leaves them unknown.
+    default_severity: Mapped[str | None] = mapped_column(String(20), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
     # Heartbeats: expect a ping every interval (+ grace); a miss opens an alert.
@@ -114,6 +117,29 @@ class OpsgenieRequest(Base):
     alert_id: Mapped[str] = mapped_column(String(20))
     alias: Mapped[str] = mapped_column(String(512))
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ChangeEvent(Base):
+    """A change an integration reported (PagerDuty's change events: a deploy, a config push).
+    It pages nobody; incidents of its service or integration that it may explain show it."""
+
+    __tablename__ = "change_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"))
+    service: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    summary: Mapped[str] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # When it happened: the sender's timestamp, else when Tocsin received it.
+    happened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    custom_details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    links: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+
+    __table_args__ = (
+        Index("ix_change_events_integration_happened", "integration_id", "happened_at"),
+        Index("ix_change_events_service_happened", "service", "happened_at"),
+    )
 
 
 class Silence(Base):

@@ -40,6 +40,9 @@ class IncomingAlert:
     group_key: str | None = None  # the sender's grouping (Alertmanager groupKey)
     source: str | None = None
     occurred_at: datetime | None = None  # the sender's timestamp, if it gave one
+    # The sender's "test this contact point" alert (Grafana's TestAlert): stored, never
+    # routed to anyone, and resolved at once, since its sender never resolves it.
+    test_notification: bool = False
 
 
 @dataclass
@@ -53,3 +56,15 @@ class IngestResult:
     ignored_resolves: int = 0  # resolves for alerts that were not open
     incidents: list[str] = field(default_factory=list)  # incidents declared or joined
     dedup_keys: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class IncomingChange:
+    """A change event (PagerDuty's `/v2/change/enqueue`): a deploy, a config push, a flag
+    flipped. It pages nobody; it is shown on the incidents it may explain."""
+
+    summary: str
+    source: str | None = None
+    occurred_at: datetime | None = None  # the sender's timestamp, if it gave one
+    custom_details: dict[str, Any] = field(default_factory=dict)
+    links: list[dict[str, str]] = field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -44,11 +45,16 @@ def source_severity(word: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Route:
+    """What the first matching rule decided. `group_by` is the rule's own (it overrides the
+    sender's grouping); `default_group_by` is the routing's, for kinds that group by labels
+    when the sender gives no group."""
+
     action: str
     severity: str
     service: str | None
     rule: str
     group_by: tuple[str, ...]
+    default_group_by: tuple[str, ...] = ()
 
 
 def _default_rules(policy: Policy) -> list[RoutingRule]:
@@ -133,7 +139,8 @@ def route(
                 severity=rule.severity or policy.severity_ids()[-1],
                 service=rule.service or alert.service or context.get("service"),
                 rule=rule.name or f"rules[{index}]",
-                group_by=tuple(rule.group_by or routing.group_by),
+                group_by=tuple(rule.group_by or ()),
+                default_group_by=tuple(routing.group_by),
             )
     # Only reachable with default_rules off and no rule matching: keep it, bother nobody.
     return Route("ticket", policy.severity_ids()[-1], alert.service, "unmatched", ())
@@ -159,9 +166,45 @@ class Router:
         return decided
 
 
-def group_key(alert: IncomingAlert, route_: Route, integration_id: int) -> str:
-    """The sender's group if it has one, else the route's labels; scoped by service."""
+GROUP_KEY_LIMIT = 500  # the group_key columns' length
+
+
+def group_key(alert: IncomingAlert, route_: Route, integration_id: int, *, by_labels: bool) -> str:
+    """The alert's group, always within its integration (two integrations never share one):
+
+    1. a routing rule's own `group_by`: the values of those labels (and the service);
+    2. else the sender's group (Alertmanager's and Grafana's groupKey, PagerDuty's
+       `payload.group`, Opsgenie's entity, the generic `group_key`);
+    3. else, for kinds that group by labels (`by_labels`: Alertmanager, Grafana, generic), the
+       routing's `group_by` labels;
+    4. else the alert alone (PagerDuty: one alert per dedup key).
+
+    Labels the alert does not carry never make a group: an alert with none of them falls
+    through to the next step rather than joining every other alert without them."""
+    scope = f"{integration_id}:"
+    by_rule = _label_group(alert, route_, route_.group_by)
+    if by_rule is not None:
+        return _bounded(scope + by_rule)
     if alert.group_key:
-        return f"{integration_id}:{alert.group_key}"
-    values = ",".join(f"{k}={alert.labels.get(k, '')}" for k in route_.group_by)
-    return f"{route_.service or '-'}:{values or alert.dedup_key}"
+        return _bounded(f"{scope}group:{alert.group_key}")
+    if by_labels:
+        by_routing = _label_group(alert, route_, route_.default_group_by)
+        if by_routing is not None:
+            return _bounded(scope + by_routing)
+    return _bounded(f"{scope}alert:{alert.dedup_key}")
+
+
+def _label_group(alert: IncomingAlert, route_: Route, labels: tuple[str, ...]) -> str | None:
+    present = [k for k in labels if alert.labels.get(k)]
+    if not present:
+        return None
+    values = ",".join(f"{k}={alert.labels[k]}" for k in present)
+    return f"labels:{route_.service or '-'}:{values}"
+
+
+def _bounded(key: str) -> str:
+    """Keys fit the column: a long one keeps its start and ends in a digest of the whole."""
+    if len(key) <= GROUP_KEY_LIMIT:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[: GROUP_KEY_LIMIT - len(digest) - 1]}~{digest}"

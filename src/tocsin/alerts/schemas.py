@@ -50,6 +50,12 @@ class IntegrationIn(BaseModel):
     service: str | None = Field(default=None, max_length=200)
     heartbeat_interval_s: int | None = Field(default=None, ge=10, le=7 * 86400)
     heartbeat_grace_s: int | None = Field(default=None, ge=0, le=86400)
+    default_severity: str | None = Field(
+        default=None,
+        description="critical, error, warning or info: the severity of its alerts that carry "
+        "none (a Grafana rule without a severity label). Grafana integrations start with "
+        "warning; alertmanager and generic ones with none (unknown).",
+    )
 
 
 class IntegrationOut(BaseModel):
@@ -57,6 +63,9 @@ class IntegrationOut(BaseModel):
     name: str
     kind: str
     service: str | None
+    default_severity: str | None = Field(
+        default=None, description="The severity of its alerts that carry none."
+    )
     key_prefix: str
     created_at: datetime
     created_by: str

@@ -39,8 +39,12 @@ VARYING = (
 ON_CONFLICT = (
     "ON CONFLICT (integration_id, dedup_key) WHERE status = 'firing' DO UPDATE SET "
     "count = alerts.count + 1, last_seen_at = excluded.last_seen_at, "
-    "summary = excluded.summary, labels = excluded.labels, details = excluded.details "
-    "RETURNING id, dedup_key, count, summary, group_key, suppressed_by"
+    "summary = excluded.summary, labels = excluded.labels, details = excluded.details, "
+    # A repeat trigger is the sender's latest word on the alert, severity included (as in
+    # PagerDuty), so it is routed again: its severity, action and rule follow it.
+    "source_severity = excluded.source_severity, severity = excluded.severity, "
+    "action = excluded.action, rule = excluded.rule "
+    "RETURNING id, dedup_key, count, summary, group_key, suppressed_by, incident_id"
 )
 COLUMNS = "integration_id, status, count, first_seen_at, last_seen_at, " + ", ".join(VARYING)
 SQLITE_CHUNK = 500  # rows per statement: 8,000 parameters, far below SQLite's 32,766
@@ -56,6 +60,7 @@ class Stored(NamedTuple):
     summary: str
     group_key: str
     suppressed_by: int | None
+    incident_id: str | None
 
 
 def upsert(

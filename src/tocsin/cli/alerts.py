@@ -35,6 +35,11 @@ def _show_integration(body: dict[str, Any], as_json: bool) -> None:
     console.print(f"  key: [bold]{body['key']}[/bold]  (shown once; keep it secret)")
     for name, value in body["urls"].items():
         console.print(f"  {name}: {value}")
+    if body.get("default_severity"):
+        console.print(
+            f"  default severity: {body['default_severity']} (for its alerts without a severity "
+            "label; the policy's routing decides what that pages)"
+        )
 
 
 def _create_help() -> str:
@@ -66,6 +71,13 @@ def integration_create(
     service: Annotated[str | None, typer.Option(help="Default service for its alerts.")] = None,
     interval: Annotated[int | None, typer.Option(help="Heartbeat: seconds between pings.")] = None,
     grace: Annotated[int | None, typer.Option(help="Heartbeat: extra seconds allowed.")] = None,
+    default_severity: Annotated[
+        str | None,
+        typer.Option(
+            help="critical, error, warning or info: the severity of its alerts that carry none "
+            "(alertmanager, grafana, generic; grafana starts with warning)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create an integration (its --help is _create_help's, with a line per kind)."""
@@ -75,6 +87,7 @@ def integration_create(
         "service": service,
         "heartbeat_interval_s": interval,
         "heartbeat_grace_s": grace,
+        "default_severity": default_severity,
     }
     _show_integration(_client().call("POST", "/api/v1/integrations", json=body), as_json)
 

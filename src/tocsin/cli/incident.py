@@ -61,6 +61,13 @@ def _show(incident: dict[str, Any], as_json: bool) -> None:
             (short_time(u["at"]), str(u["what"]), "; ".join(u["problems"])) for u in unreached
         ]
         table("Reached nobody", ["when", "what", "why"], nobody)
+    changes = incident.get("changes") or []
+    if changes:
+        recent = [
+            (short_time(c["at"]), str(c["summary"]), str(c["source"] or "-"), c["integration"])
+            for c in changes
+        ]
+        table("Recent changes", ["when", "what", "source", "from"], recent)
 
 
 def _parse_flags(flags: list[str]) -> dict[str, Any]:

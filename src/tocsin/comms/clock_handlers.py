@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from tocsin.comms import notices
+from tocsin.comms.joins import TellJoins
 from tocsin.comms.messages import Outgoing, Sending
 from tocsin.comms.stages import OpenStage, StageDeadline
 from tocsin.comms.templates import Rendered
@@ -15,7 +16,7 @@ from tocsin.comms.warroom import OpenWarRoom
 from tocsin.incidents import service as incident_service
 from tocsin.incidents.clock_registry import ClockRegistry, RecordOnTimeline
 from tocsin.incidents.models import Clock, Incident
-from tocsin.policy.clock_kinds import COMMS, COMMS_OPEN, WAR_ROOM
+from tocsin.policy.clock_kinds import ALERTS_JOINED, COMMS, COMMS_OPEN, WAR_ROOM
 from tocsin.timesource import now
 
 
@@ -42,6 +43,7 @@ def register(registry: ClockRegistry, *, sending: Sending) -> None:
     registry.handle([COMMS_OPEN], OpenStage(sending))
     registry.handle([COMMS], StageDeadline(sending, RecordOnTimeline()))
     registry.handle([WAR_ROOM], OpenWarRoom(sending))
+    registry.handle([ALERTS_JOINED], TellJoins(sending))
 
 
 class EscalationUnreached:

@@ -13,6 +13,7 @@ from tocsin.alerts import grouping, heartbeats
 from tocsin.alerts.ingest import ClosedAlert, Delivery, NewAlert, store
 from tocsin.alerts.models import Integration
 from tocsin.alerts.normalized import IncomingAlert, IngestResult
+from tocsin.comms import joins
 from tocsin.flows import incidents as incident_flows
 from tocsin.incidents import service as incident_service
 from tocsin.incidents import timeline
@@ -29,37 +30,55 @@ def deliver(
 ) -> IngestResult:
     """1. Store the alerts: deduplicate, route, silence, close and acknowledge.
     2. Attach new paging alerts to an incident per group, declaring one if none is open.
-    3. Tell incidents whose alerts resolved at the source.
-    4. Acknowledge incidents whose alerts were acknowledged at the source."""
+    3. Repeats that page now, or more severely than their incident, act on it.
+    4. Tell incidents whose alerts resolved at the source.
+    5. Acknowledge incidents whose alerts were acknowledged at the source."""
     stored = store(session, delivery=delivery, alerts=alerts)
     at = now()
     for key, members in grouping.paging_groups(stored.new_alerts).items():
-        incident = _incident_for_group(session, delivery, key, members, at)
-        _attach(session, delivery, incident, members, at)
+        incident = _open_or_join(session, delivery, key, members, at)
         if incident.id not in stored.result.incidents:
             stored.result.incidents.append(incident.id)
+    _repeated(session, delivery, stored.repeated, at)
     _report_resolved(session, delivery, stored.closed, at)
     _acknowledge_incidents(session, delivery, stored.acknowledged_incidents)
     return stored.result
 
 
 def page_stored(session: Session, *, delivery: Delivery, alerts: Sequence[NewAlert]) -> None:
-    """Stored alerts that page only now (an Opsgenie priority update routed one again): open
-    or join their groups' incidents, as new alerts do."""
+    """Stored alerts that page only now (an Opsgenie priority update, a repeat trigger that
+    is more severe): open or join their groups' incidents, as new alerts do."""
     at = now()
     for key, members in grouping.paging_groups(alerts).items():
-        incident = _incident_for_group(session, delivery, key, members, at)
-        _attach(session, delivery, incident, members, at)
+        _open_or_join(session, delivery, key, members, at)
+
+
+def _open_or_join(
+    session: Session, delivery: Delivery, key: str, members: list[NewAlert], at: datetime
+) -> Incident:
+    """1. Join the group's open incident, or declare one. 2. Attach the alerts.
+    3. A joined incident takes the alerts' severity if it is more severe, and, once
+       acknowledged, its acknowledger and commander are told (never silently)."""
+    incident, joined = _incident_for_group(session, delivery, key, members, at)
+    _attach(session, delivery, incident, members, at)
+    if joined:
+        loaded = incident_service.policy_of(session, incident)
+        raise_severity(session, delivery=delivery, incident=incident, members=members)
+        if incident.acknowledged_at is not None:
+            after = loaded.policy.routing.joined_notice_after.amount
+            joins.expect(session, incident=incident, at=at, after=after)
+    return incident
 
 
 def _incident_for_group(
     session: Session, delivery: Delivery, key: str, members: list[NewAlert], at: datetime
-) -> Incident:
+) -> tuple[Incident, bool]:
+    """The incident the group's alerts go to, and whether it was open already."""
     grouping.lock(session, key)
     window = delivery.loaded.policy.routing.group_window.amount
     joined = grouping.join_open(session, key, at - window, at)
     if joined is not None:
-        return incident_service.lock(session, joined)
+        return incident_service.lock(session, joined), True
     incident = _declare(session, delivery, members)
     grouping.start(session, key, incident.id, at)
     timeline.append(
@@ -70,7 +89,46 @@ def _incident_for_group(
         at=at,
         data={"severity": incident.severity, "rule": members[0].route.rule},
     )
-    return incident
+    return incident, False
+
+
+def raise_severity(
+    session: Session, *, delivery: Delivery, incident: Incident, members: Sequence[NewAlert]
+) -> None:
+    """The open incident takes the most severe of its alerts' severities when that is more
+    severe than its own, under its own policy; a milder one is its people's call."""
+    policy = incident_service.policy_of(session, incident).policy
+    known = [m for m in members if m.route.severity in policy.severity_ids()]
+    if incident.status not in OPEN_STATUSES or not known:
+        return
+    worst = min(known, key=lambda m: policy.rank(m.route.severity))
+    if policy.rank(worst.route.severity) >= policy.rank(incident.severity):
+        return
+    reason = f"a more severe alert joined: {worst.summary or worst.dedup_key}"
+    incident_flows.change_severity(
+        session,
+        incident_id=incident.id,
+        severity=worst.route.severity,
+        reason=reason[:500],
+        actor=delivery.actor,
+    )
+
+
+def _repeated(session: Session, delivery: Delivery, repeats: list[NewAlert], at: datetime) -> None:
+    """Repeat triggers that page: one without an incident (it paged nobody until now) opens
+    or joins its group's; one with an incident raises it if the repeat is more severe."""
+    if not repeats:
+        return
+    unattached = [r for r in repeats if r.incident_id is None]
+    if unattached:
+        page_stored(session, delivery=delivery, alerts=unattached)
+    by_incident: dict[str, list[NewAlert]] = defaultdict(list)
+    for repeat in repeats:
+        if repeat.incident_id is not None:
+            by_incident[repeat.incident_id].append(repeat)
+    for incident_id, members in sorted(by_incident.items()):
+        incident = incident_service.get(session, incident_id)
+        raise_severity(session, delivery=delivery, incident=incident, members=members)
 
 
 def _declare(session: Session, delivery: Delivery, members: list[NewAlert]) -> Incident:
@@ -96,13 +154,19 @@ def _attach(
     ids = [m.id for m in members]
     grouping.attach(session, incident.id, ids)
     keys = [m.dedup_key for m in members]
+    summaries = [(m.summary or m.dedup_key)[:200] for m in members[:SAMPLE]]
     timeline.append(
         session,
         incident=incident,
         kind="alerts_attached",
         actor=delivery.actor,
         at=at,
-        data={"count": len(ids), "dedup_keys": keys[:SAMPLE], "alert_ids": ids[:SAMPLE]},
+        data={
+            "count": len(ids),
+            "dedup_keys": keys[:SAMPLE],
+            "alert_ids": ids[:SAMPLE],
+            "summaries": summaries,
+        },
     )
 
 

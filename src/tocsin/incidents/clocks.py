@@ -150,12 +150,21 @@ def _clock_data(clock: Clock, **extra: Any) -> dict[str, Any]:
 
 
 def settle(
-    session: Session, *, incident: Incident, clock: Clock, state: str, at: datetime, actor: str
+    session: Session,
+    *,
+    incident: Incident,
+    clock: Clock,
+    state: str,
+    at: datetime,
+    actor: str,
+    event: str | None = None,
 ) -> None:
-    """Record a clock's end in its row and in the timeline, in the caller's transaction."""
+    """Record a clock's end in its row and in the timeline, in the caller's transaction;
+    `event` names the timeline event when the state's own ("escalated" for a fired step) would
+    mislead."""
     clock.state = state
     clock.settled_at = clock.due_at if state == "breached" else at
-    kind = {"met": "clock_met", "breached": "clock_breached", "fired": "escalated"}[state]
+    kind = event or {"met": "clock_met", "breached": "clock_breached", "fired": "escalated"}[state]
     timeline.append(
         session, incident=incident, kind=kind, actor=actor, at=now(), data=_clock_data(clock)
     )

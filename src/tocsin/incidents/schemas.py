@@ -180,6 +180,19 @@ class UnreachedOut(BaseModel):
     problems: list[str]
 
 
+class ChangeOut(BaseModel):
+    """A change an integration reported (a PagerDuty change event) near the incident."""
+
+    id: int
+    at: datetime = Field(description="When it happened (the sender's timestamp, if it gave one).")
+    summary: str
+    source: str | None
+    service: str | None = Field(description="The reporting integration's service.")
+    integration: str = Field(description="The integration that reported it.")
+    links: list[dict[str, str]] = Field(default_factory=list, description="[{href, text}]")
+    custom_details: dict[str, Any] = Field(default_factory=dict)
+
+
 class IncidentOut(BaseModel):
     id: str
     title: str
@@ -215,6 +228,12 @@ class IncidentOut(BaseModel):
         description="Messages and escalation steps that reached nobody (a role nobody holds, "
         "an audience without an address), oldest first; the fallback contact was told.",
     )
+    changes: list[ChangeOut] = Field(
+        default_factory=list,
+        description="Change events (deploys, config pushes) of the incident's services or of "
+        "the integrations its alerts came from, from `routing.changes_lookback` before its "
+        "impact began until it was resolved; newest first.",
+    )
 
     @classmethod
     def of(
@@ -224,6 +243,7 @@ class IncidentOut(BaseModel):
         alerts: AlertCounts | None = None,
         page_failures: list[PageFailureOut] | None = None,
         unreached: list[UnreachedOut] | None = None,
+        changes: list[ChangeOut] | None = None,
     ) -> IncidentOut:
         return cls(
             id=incident.id,
@@ -250,6 +270,7 @@ class IncidentOut(BaseModel):
             alerts=alerts or AlertCounts(),
             page_failures=page_failures or [],
             unreached=unreached or [],
+            changes=changes or [],
         )
 
 

@@ -100,6 +100,7 @@ SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "clock_breached": lambda d: str(d.get("label", d.get("key", ""))),
     "clock_warning": lambda d: f"{d.get('label')} — due {d.get('due_at')}",
     "escalated": lambda d: str(d.get("label", d.get("key", ""))),
+    "clock_fired": lambda d: str(d.get("label", d.get("key", ""))),
     "escalated_now": lambda d: f"brought forward: {d.get('label', d.get('key', ''))}",
     "clocks_cancelled": lambda d: f"{', '.join(d.get('keys', []))} — {d.get('reason')}",
     "flags_changed": lambda d: f"{_pairs(d.get('changes', {}))} (aware {d.get('aware_at')})",

@@ -128,6 +128,15 @@ WAR_ROOM = ClockKind(
     warns=False,
     ends_with_incident=True,
 )
+ALERTS_JOINED = ClockKind(
+    "alerts_joined",
+    subject="incident",
+    domain="comms",
+    noun="notice of alerts that joined",
+    on_due=OnDue.FIRE,
+    warns=False,  # it is the moment to tell
+    ends_with_incident=True,
+)
 REVIEW = ClockKind(
     "review", subject="incident", domain="incidents", noun="post-incident review", completable=True
 )
@@ -148,6 +157,7 @@ _DECLARED: list[ClockKind] = [
     COMMS,
     COMMS_OPEN,
     WAR_ROOM,
+    ALERTS_JOINED,
     REVIEW,
     REGULATORY,
 ]

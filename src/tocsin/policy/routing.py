@@ -17,11 +17,21 @@ MATCH_FIELDS = ("source_severity", "integration", "integration_kind", "service")
 def _calendar_duration(value: object) -> Duration:
     parsed = parse_duration(value)  # type: ignore[arg-type]
     if parsed is None or parsed.kind is not DurationKind.CALENDAR:
-        raise ValueError("the group window is calendar time, e.g. 30m or 2h")
+        raise ValueError("give calendar time, e.g. 30m or 2h")
     return parsed
 
 
 GroupWindow = Annotated[Duration, BeforeValidator(_calendar_duration), PlainSerializer(str)]
+
+
+def _delay(value: object) -> Duration:
+    parsed = parse_duration(value)  # type: ignore[arg-type]
+    if parsed is None or parsed.kind not in (DurationKind.CALENDAR, DurationKind.IMMEDIATE):
+        raise ValueError("the delay is calendar time, e.g. 30s or 1m (0m: at once)")
+    return parsed
+
+
+Delay = Annotated[Duration, BeforeValidator(_delay), PlainSerializer(str)]
 
 
 class RoutingRule(BaseModel):
@@ -49,6 +59,16 @@ class Routing(BaseModel):
     group_by: list[str] = Field(
         default_factory=lambda: ["alertname"],
         description="Labels that group alerts when the sender gives no group key of its own.",
+    )
+    joined_notice_after: Delay = Field(
+        default_factory=lambda: _delay("1m"),
+        description="When alerts join an acknowledged incident, how long to wait for more "
+        "before the acknowledger and the commander are told how many joined, in one message.",
+    )
+    changes_lookback: GroupWindow = Field(
+        default_factory=lambda: _calendar_duration("4h"),
+        description="How long before an incident's impact began a change event (a deploy) "
+        "is still shown on it.",
     )
     rules: list[RoutingRule] = Field(default_factory=list)
     default_rules: bool = Field(

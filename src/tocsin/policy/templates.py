@@ -223,6 +223,20 @@ UNREACHED = Builtin(
         "{{ incident.title }}):\n\n{{ fields.problem }}\n\nDetails: {{ incident.url }}\n"
     ),
 )
+JOINED = Builtin(
+    subject=(
+        "{{ fields.count }} new alert{% if fields.count != 1 %}s{% endif %} joined "
+        "{{ incident.id }}: {{ incident.title }}"
+    ),
+    body=(
+        "{% if drill %}DRILL - this is an exercise.\n\n{% endif %}"
+        "{{ fields.count }} new alert{% if fields.count != 1 %}s{% endif %} joined "
+        "{{ incident.id }} ({{ incident.severity }}: {{ incident.title }}) after "
+        "{{ fields.acknowledged_by }} acknowledged it:\n\n{{ fields.alerts }}\n\n"
+        "Status: {{ incident.status }}\n"
+        "Details: {{ incident.url }}\n"
+    ),
+)
 BUILTINS = {
     "notice": NOTICE,
     "update": UPDATE,
@@ -231,4 +245,5 @@ BUILTINS = {
     "started": STARTED,
     "prompt": PROMPT,
     "unreached": UNREACHED,
+    "joined": JOINED,
 }

@@ -19,7 +19,7 @@ from tocsin.engine import status
 from tocsin.flows import intake as intake_flow
 from tocsin.web import errors
 from tocsin.web.api.ack import router as ack_router
-from tocsin.web.api.alerts import INGEST_LIMIT, intake
+from tocsin.web.api.alerts import INGEST_LIMIT, changes_router, intake
 from tocsin.web.api.alerts import router as alerts_router
 from tocsin.web.api.communications import router as communications_router
 from tocsin.web.api.incidents import router as incidents_router
@@ -65,6 +65,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(policy_router)
     app.include_router(integrations_router)
     app.include_router(alerts_router)
+    app.include_router(changes_router)
     app.include_router(silences_router)
     app.include_router(oncall_router)
     app.include_router(calendar_feeds)

@@ -46,6 +46,18 @@ class Kind:
     # original service does (PagerDuty, Opsgenie) or take no body (heartbeat) have routes of
     # their own.
     parse_webhook: Callable[[bytes], list[IncomingAlert]] | None = None
+    # The HTTP methods its webhook takes (Grafana's contact point can send PUT).
+    webhook_methods: tuple[str, ...] = ("POST",)
+    # Without a group from the sender or a routing rule's group_by, do alerts group by the
+    # routing's `group_by` labels (Alertmanager, Grafana, generic)? Otherwise each alert is
+    # its own group, as in the original service (PagerDuty: one alert per dedup key).
+    groups_by_labels: bool = False
+    # Senders whose alerts may carry no severity (a label they may leave out) take a default
+    # per integration; this is the one an integration of the kind starts with (None: such
+    # alerts stay of unknown severity). Kinds that always say (PagerDuty's required severity,
+    # Opsgenie's priority, a missed heartbeat) take none.
+    takes_default_severity: bool = False
+    default_severity: str | None = None
 
     def urls_for(self, key: str, base: str) -> dict[str, str]:
         """The create response's `urls`: where to point the sender, with which credential."""
@@ -61,6 +73,8 @@ ALERTMANAGER = Kind(
     auth=Auth.PATH,
     urls={"webhook": "/api/v1/integrations/{key}/alertmanager"},
     parse_webhook=alertmanager.parse_body,
+    groups_by_labels=True,
+    takes_default_severity=True,
 )
 PAGERDUTY = Kind(
     name="pagerduty",
@@ -74,6 +88,12 @@ GRAFANA = Kind(
     auth=Auth.PATH,
     urls={"webhook": "/api/v1/integrations/{key}/grafana"},
     parse_webhook=grafana.parse_body,
+    groups_by_labels=True,
+    takes_default_severity=True,
+    # Grafana's rules often have no severity label (its own example has none): they notify,
+    # as the policy's default rules treat a warning, unless the integration says otherwise.
+    default_severity="warning",
+    webhook_methods=("POST", "PUT"),
 )
 OPSGENIE = Kind(
     name="opsgenie",
@@ -88,6 +108,8 @@ GENERIC = Kind(
     auth=Auth.PATH,
     urls={"webhook": "/api/v1/integrations/{key}/generic"},
     parse_webhook=generic.parse_body,
+    groups_by_labels=True,
+    takes_default_severity=True,
 )
 HEARTBEAT = Kind(
     name="heartbeat",

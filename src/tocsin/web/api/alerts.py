@@ -16,15 +16,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from tocsin.alerts import integrations
+from tocsin.alerts import changes, integrations
 from tocsin.alerts.kinds import HEARTBEAT, KINDS, PAGERDUTY, pagerduty
 from tocsin.alerts.models import Alert
-from tocsin.alerts.normalized import IncomingAlert, IngestResult
+from tocsin.alerts.normalized import IncomingAlert, IncomingChange, IngestResult
 from tocsin.alerts.payloads import BadPayload
 from tocsin.alerts.schemas import AlertOut, AlertPage
 from tocsin.alerts.writer import IntakeWriter, RateLimited, UnknownKey
 from tocsin.errors import InvalidInput
 from tocsin.flows import intake as intake_flow
+from tocsin.incidents.schemas import ChangeOut
 from tocsin.web.deps import QueryId, Reader, ReadSession, Runtime
 
 INGEST_LIMIT = 512 * 1024
@@ -99,12 +100,14 @@ def _add_webhooks() -> None:
     (`alertmanager_webhook_api_v1_integrations__key__alertmanager_post`), which stays as it
     was when these routes were written out by hand."""
     for kind in KINDS.values():
-        if kind.parse_webhook is not None:
+        if kind.parse_webhook is None:
+            continue
+        for method in kind.webhook_methods:  # one operation per method: ids stay unique
             intake.add_api_route(
                 kind.urls["webhook"],
                 _webhook(kind.name, kind.parse_webhook),
-                methods=["POST"],
-                name=f"{kind.name}_webhook",
+                methods=[method],
+                name=f"{kind.name}_webhook" + ("" if method == "POST" else f"_{method.lower()}"),
                 summary=kind.description,
             )
 
@@ -117,9 +120,18 @@ def _pd_error(status: int, message: str, errors: list[str]) -> JSONResponse:
     return JSONResponse(status_code=status, content=body)
 
 
+def _pd_unknown_key() -> JSONResponse:
+    """PagerDuty's answer to a routing key it does not know: 400, not 404."""
+    return _pd_error(400, "Event object is invalid", ["Invalid routing key"])
+
+
 def _pd_throttled() -> JSONResponse:
     message = "Requests for this service are arriving too quickly."
-    return JSONResponse(status_code=429, content={"status": "throttle event", "message": message})
+    return JSONResponse(
+        status_code=429,
+        content={"status": "throttle event", "message": message},
+        headers={"Retry-After": "1"},
+    )
 
 
 @intake.post("/v2/enqueue", summary="PagerDuty Events API v2", status_code=202)
@@ -131,12 +143,44 @@ async def pagerduty_enqueue(request: Request) -> JSONResponse:
     try:
         await store(request, routing_key, PAGERDUTY.name, [alert])
     except UnknownKey:
-        return _not_found()
+        return _pd_unknown_key()
     except RateLimited:
         return _pd_throttled()
     return JSONResponse(
         status_code=202,
         content={"status": "success", "message": "Event processed", "dedup_key": alert.dedup_key},
+    )
+
+
+def _record_change(request: Request, key: str, change: IncomingChange) -> int:
+    runtime: Runtime = request.app.state.runtime
+    writer: IntakeWriter = request.app.state.intake_writer
+    with runtime.database.write_session() as session:
+        integration = integrations.by_key(session, key)
+        if integration is None or integration.kind != PAGERDUTY.name:
+            raise UnknownKey
+        if not writer.limiter.allow(integration.id):
+            raise RateLimited
+        return changes.record(session, integration=integration, change=change).id
+
+
+@intake.post("/v2/change/enqueue", summary="PagerDuty change events", status_code=202)
+async def pagerduty_change(request: Request) -> JSONResponse:
+    """A deploy or another change: recorded on the integration and its service, and shown on
+    the incidents it may explain; it pages nobody."""
+    try:
+        routing_key, change = pagerduty.parse_change_body(await request.body())
+    except BadPayload as exc:
+        return _pd_error(400, exc.message, [e["message"] for e in exc.errors])
+    try:
+        change_id = await run_in_threadpool(_record_change, request, routing_key, change)
+    except UnknownKey:
+        return _pd_unknown_key()
+    except RateLimited:
+        return _pd_throttled()
+    return JSONResponse(
+        status_code=202,
+        content={"status": "success", "message": "Change event processed", "id": str(change_id)},
     )
 
 
@@ -206,3 +250,19 @@ def list_alerts(
     rows = list(session.scalars(query))
     next_cursor = rows[-1].id if len(rows) == limit else None
     return AlertPage(items=[AlertOut.of(a) for a in rows], next_cursor=next_cursor)
+
+
+# -- reading change events ---------------------------------------------------------------------
+
+changes_router = APIRouter(prefix="/api/v1/changes", tags=["alerts"])
+
+
+@changes_router.get("", summary="List change events, newest first")
+def list_changes(
+    session: ReadSession,
+    _principal: Reader,
+    integration: QueryId = None,
+    service: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ChangeOut]:
+    return changes.listed(session, integration_id=integration, service=service, limit=limit)

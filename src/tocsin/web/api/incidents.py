@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tocsin.alerts import changes
 from tocsin.alerts.models import Alert
 from tocsin.comms import records
 from tocsin.errors import InvalidInput
@@ -57,6 +58,7 @@ def _out(session: Session, incident: Incident) -> IncidentOut:
         _alert_counts(session, incident.id),
         page_failures(session, incident.id),
         records.unreached(session, incident.id),
+        changes.shown_on(session, incident),
     )
 
 

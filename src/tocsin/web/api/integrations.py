@@ -28,6 +28,7 @@ def create(
             service=body.service,
             heartbeat_interval_s=body.heartbeat_interval_s,
             heartbeat_grace_s=body.heartbeat_grace_s,
+            default_severity=body.default_severity,
         )
         return IntegrationOut.of(integration, key=key, base=_base(request))
 

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from tocsin.alerts import changes
 from tocsin.comms.messages import Sending
 from tocsin.errors import InvalidInput, NotFound, TocsinError
 from tocsin.flows import communications
@@ -82,6 +83,7 @@ def _incident_view(session: Session, incident_id: str) -> IncidentView:
         incident,
         clock_service.clocks_of(session, incident.id),
         page_failures=page_failures(session, incident.id),
+        changes=changes.shown_on(session, incident),
     )
     events = [EventOut.of(e) for e in timeline.events(session, incident.id)]
     return IncidentView(
