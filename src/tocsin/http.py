@@ -70,10 +70,12 @@ def request(
     url: str,
     *,
     json: Any = None,
+    content: bytes | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Reply:
-    """Send one request; return the answer whatever its status, or raise OutboundError."""
+    """Send one request; return the answer whatever its status, or raise OutboundError.
+    `content` sends exact bytes (a signed body), `json` serialises a value."""
     _check_url(url)
     client = httpx.Client(
         verify=_tls_context(),
@@ -84,7 +86,9 @@ def request(
     )
     with client:
         try:
-            outgoing = client.build_request(method, url, json=json, headers=headers)
+            outgoing = client.build_request(
+                method, url, json=json, content=content, headers=headers
+            )
             response = client.send(outgoing, stream=True)
             try:
                 body = _read_bounded(response, time.monotonic() + timeout)
