@@ -276,3 +276,14 @@ def _start(
         stop_on=None,
     )
     clock_service.start(session, incident, [planned], at)
+
+
+def states(
+    session: Session, incident_id: str
+) -> list[tuple[ContainmentFlag, ContainmentSwitch | None]]:
+    """Every switch the incident's policy declares, with the incident's row (None: never
+    flipped, so off)."""
+    incident = incident_service.get(session, incident_id)
+    rows = {row.name: row for row in held(session, incident.id)}
+    policy = incident_service.policy_of(session, incident).policy
+    return [(declared, rows.get(declared.id)) for declared in policy.containment_flags]
