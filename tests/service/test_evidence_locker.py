@@ -203,3 +203,32 @@ def test_bytes_another_item_still_names_are_kept(
     clock.shift(timedelta(days=91))
     assert RetentionStep(store).run_due(database) == 1
     assert store.exists(hashlib.sha256(LOG).hexdigest())
+
+
+def test_verify_catches_altered_bytes_and_a_rewritten_hash(
+    database: Database, store: LocalStore, incident_id: str
+) -> None:
+    from sqlalchemy import text
+
+    from tocsin.evidence.verify import verify
+
+    first = attach(database, store, incident_id)
+    second = attach(database, store, incident_id, b"second file")
+    with database.read_session() as session:
+        report = verify(session, public_key=None, witness_files=[], store=store)
+        assert report.intact, report.findings
+    path = store.path_for(hashlib.sha256(LOG).hexdigest())
+    path.chmod(0o600)
+    path.write_bytes(b"nothing to see")
+    forged = hashlib.sha256(b"forged").hexdigest()
+    with database.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE evidence_items SET sha256 = :s WHERE id = :i"), {"s": forged, "i": second}
+        )
+    with database.read_session() as session:
+        report = verify(session, public_key=None, witness_files=[], store=store)
+    assert [str(f) for f in report.findings or []] == [
+        f"evidence #{first} of {incident_id}: its stored file does not hash to its SHA-256 "
+        "(altered)",
+        f"evidence #{second} of {incident_id}: its SHA-256 is not the one its timeline recorded",
+    ]

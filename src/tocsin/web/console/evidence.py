@@ -90,11 +90,12 @@ def download_evidence(
                 action="viewed",
                 actor=principal.name,
             )
-            name, media = found.filename or found.sha256, found.media_type
+            name = found.filename or found.sha256
     except TocsinError as exc:
         return _missing(request, principal, exc.message)
+    # Never the uploader's media type: an "text/html" upload must not render on this origin.
     return StreamingResponse(
         _stream(handle),
-        media_type=media or "application/octet-stream",
+        media_type="application/octet-stream",
         headers={"Content-Disposition": f'attachment; filename="{_safe(name)}"'},
     )
