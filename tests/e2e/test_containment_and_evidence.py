@@ -158,6 +158,7 @@ def test_global_readonly_flipped_released_and_watched(
         assert banner not in browser.get("/console").text
     off = receiver.wait_for(2)[1]
     assert signed_by(off, secret) and off.json()["state"] == "off"
+    assert off.json()["seq"] > body["seq"], "a receiver orders flips by their chain position"
     assert not signed_by(off, "some other secret")
 
     with api(server) as client:

@@ -171,11 +171,21 @@ def _record(
 
 
 def body(
-    incident: Incident, name: str, state: str, reason: str, actor: str, at: datetime, key: str
+    incident: Incident,
+    name: str,
+    state: str,
+    reason: str,
+    actor: str,
+    at: datetime,
+    seq: int,
 ) -> bytes:
-    """The webhook's exact bytes, which the signature covers."""
+    """The webhook's exact bytes, which the signature covers. `seq` is the flip's place on
+    the incident's chain: a retried "on" can arrive after a later "off", so a receiver
+    applies a flip only if its seq is above the last it applied for that incident."""
+    key = f"switch/{incident.id}/{name}/{seq}"
     payload = {
         "idempotency_key": key,
+        "seq": seq,
         "switch": name,
         "state": state,
         "incident": incident.id,
@@ -197,8 +207,8 @@ def _send(
     seq: int,
 ) -> None:
     assert declared.webhook is not None
-    key = f"switch/{incident.id}/{declared.id}/{seq}"
-    raw = body(incident, declared.id, state, reason, actor, at, key)
+    raw = body(incident, declared.id, state, reason, actor, at, seq)
+    key = json.loads(raw)["idempotency_key"]
     outbox.enqueue(
         session,
         idempotency_key=key,
