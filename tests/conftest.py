@@ -7,6 +7,7 @@ on the server named by TOCSIN_TEST_PG, so parallel runs never see each other's r
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,8 @@ from tocsin.policy.loader import LoadedPolicy, load_policy
 # inherit the environment). On PostgreSQL Tocsin refuses to run without one; tests of the
 # key's own rules (tests/unit/test_vault.py) set and clear it themselves.
 os.environ.setdefault("TOCSIN_SECRET_KEY", Fernet.generate_key().decode())
+# Evidence files the tests attach land in a throwaway directory, never in ./var of the tree.
+os.environ.setdefault("TOCSIN_EVIDENCE_DIR", tempfile.mkdtemp(prefix="tocsin-evidence-"))
 
 # The receivers tests send to listen on this machine; Tocsin refuses internal addresses unless
 # they are allowed (tests/unit/test_outbound_guard.py checks the refusal with it unset).

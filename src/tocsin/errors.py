@@ -35,5 +35,11 @@ class Conflict(TocsinError):
     code = "conflict"
 
 
+class TooLarge(TocsinError):
+    """An upload over its size limit (answered 413)."""
+
+    code = "too_large"
+
+
 class Forbidden(TocsinError):
     code = "forbidden"

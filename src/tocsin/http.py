@@ -92,15 +92,17 @@ def request(
     url: str,
     *,
     json: Any = None,
+    content: bytes | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Reply:
-    """Send one request; return the answer whatever its status, or raise OutboundError."""
+    """Send one request; return the answer whatever its status, or raise OutboundError.
+    `content` sends exact bytes (a signed body), `json` serialises a value."""
     _check_url(url)
     client = shared_client()
     try:
         outgoing = client.build_request(
-            method, url, json=json, headers=headers, timeout=httpx.Timeout(timeout)
+            method, url, json=json, content=content, headers=headers, timeout=httpx.Timeout(timeout)
         )
         response = client.send(outgoing, stream=True)
         try:

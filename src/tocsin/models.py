@@ -3,7 +3,7 @@
 from tocsin.alerts.models import Alert, AlertGroup, Integration, OpsgenieRequest, Silence
 from tocsin.auth.models import ApiToken, User
 from tocsin.engine.models import EngineInstance
-from tocsin.evidence.models import Checkpoint
+from tocsin.evidence.models import Checkpoint, ContainmentSwitch, EvidenceItem, LegalHold
 from tocsin.incidents.models import Clock, Incident, IncidentCounter, TimelineEvent
 from tocsin.notify.models import Notification, ServerSecret, UsedAckToken
 from tocsin.oncall.models import (
@@ -25,11 +25,14 @@ __all__ = [
     "Checkpoint",
     "Clock",
     "ContactMethod",
+    "ContainmentSwitch",
     "EngineInstance",
     "EscalationPolicy",
+    "EvidenceItem",
     "Incident",
     "IncidentCounter",
     "Integration",
+    "LegalHold",
     "Notification",
     "NotificationRule",
     "OpsgenieRequest",

@@ -292,7 +292,7 @@ def test_rastup_drills_and_global_readonly() -> None:
     ]
     (readonly,) = rastup.containment_flags
     assert readonly.id == "global-readonly"
-    assert readonly.monitor_after_release == duration("30m")
+    assert readonly.watch == duration("30m")
 
 
 def test_rastup_regulators_have_no_invented_deadline() -> None:

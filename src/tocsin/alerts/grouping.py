@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tocsin.alerts.ingest import NewAlert
@@ -78,3 +78,13 @@ def page_lines(session: Session, incident_id: str, limit: int = 5) -> list[str]:
         select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id).limit(limit)
     )
     return [f"  - {a.summary} ({a.source_severity or 'unknown'}, x{a.count})" for a in alerts]
+
+
+def seen_since(session: Session, incident: Incident, since: datetime) -> list[str]:
+    """Alerts on the incident, or on any of its services, seen (fired or fired again) since
+    `since`, as "service: summary" lines: what a containment switch's watch counts."""
+    about: ColumnElement[bool] = Alert.incident_id == incident.id
+    if incident.services:
+        about = or_(about, Alert.service.in_(incident.services))
+    query = select(Alert).where(about, Alert.last_seen_at >= since).order_by(Alert.id).limit(50)
+    return [f"{a.service or '-'}: {a.summary}" for a in session.scalars(query)]

@@ -11,6 +11,7 @@ from tocsin.cli import (
     evidence,
     importers,
     incident,
+    locker,
     oncall,
     policy,
     secrets,
@@ -23,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 incident.app.command("comms")(comms.comms)
+locker.register(incident.app)
 app.add_typer(incident.app, name="incident")
 app.add_typer(policy.app, name="policy")
 app.add_typer(alerts.integration_app, name="integration")

@@ -54,16 +54,21 @@ class ApiClient:
         return cls(url=url.rstrip("/"), token=token)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.raw(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The answer itself (a download), once it is known not to be an error."""
         headers = {"Authorization": f"Bearer {self.token}"}
         try:
             response = httpx.request(
-                method, self.url + path, headers=headers, timeout=30.0, **kwargs
+                method, self.url + path, headers=headers, timeout=300.0, **kwargs
             )
         except httpx.HTTPError as exc:
             fail(f"cannot reach Tocsin at {self.url}: {exc}")
         if response.status_code >= 400:
             fail(_describe_error(response))
-        return response.json() if response.content else None
+        return response
 
 
 def _describe_error(response: httpx.Response) -> str:

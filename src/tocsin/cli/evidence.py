@@ -6,6 +6,7 @@ needs only a bundle and the public key: an auditor runs it on their own machine.
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -158,15 +159,23 @@ def export(
     incident_id: str,
     out: Annotated[Path, typer.Option(help="An empty directory to write the bundle into.")],
 ) -> None:
-    """Write one incident's auditor bundle (timeline, row, signed checkpoint, manifest).
-    Works on the database directly."""
+    """Write one incident's auditor bundle (timeline, row, signed checkpoint, the evidence
+    files and a manifest). Each item's export is put on its chain of custody first. Works on
+    the database directly."""
+    database = _database()
     try:
         public = keys.public_key()
-        with _database().read_session() as session:
+        with database.write_session() as session:
+            exported = bundle.record_export(
+                session, incident_id=incident_id, out=out, actor=f"{getpass.getuser()} (export)"
+            )
+        with database.read_session() as session:
             files = bundle.export(session, incident_id=incident_id, out=out, public_key=public)
     except TocsinError as exc:
         fail(exc.message)
-    typer.echo(f"bundle for {incident_id} in {out}: {', '.join(files)}")
+    listed = [f for f in files if not f.startswith("evidence/")]
+    typer.echo(f"bundle for {incident_id} in {out}: {', '.join(listed)}")
+    typer.echo(f"{exported} evidence item(s) exported, each recorded on its chain of custody")
     typer.echo(f"verify it with: tocsin evidence verify {out} --public-key KEY.pem")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -10,7 +11,10 @@ from tocsin import vault
 from tocsin.cli.client import fail
 from tocsin.config import load_settings
 from tocsin.db import Database
+from tocsin.errors import TocsinError
+from tocsin.evidence import switches
 from tocsin.notify import acklinks
+from tocsin.policy.loader import load_policy
 
 app = typer.Typer(
     help="The key that seals secrets stored in the database (TOCSIN_SECRET_KEY).",
@@ -41,3 +45,30 @@ def reseal(
     except vault.SealingError as exc:
         fail(exc.message)
     typer.echo(f"{changed} secret(s) sealed; {vault.describe(database.url)}")
+
+
+@app.command("switch")
+def switch_secret(
+    name: Annotated[str, typer.Argument(help="A containment switch of the policy in force.")],
+    generate: Annotated[
+        bool, typer.Option(help="Make a random secret and print it once, for the receiver.")
+    ] = False,
+) -> None:
+    """Set the HMAC-SHA256 secret a switch's webhook is signed with, sealed in the database:
+    read from standard input, or made with --generate. Works on the database directly."""
+    settings = load_settings()
+    policy = load_policy(settings.policy).policy
+    if policy.switch(name) is None:
+        fail(f"no containment switch {name!r}; this policy's: {', '.join(policy.switch_ids())}")
+    value = None if generate else sys.stdin.readline().strip()
+    database = Database(settings.database_url)
+    try:
+        with database.write_session() as session:
+            secret = switches.set_secret(session, switch=name, value=value)
+    except vault.SealingError as exc:
+        fail(exc.message)
+    except TocsinError as exc:
+        fail(exc.message)
+    if generate:
+        typer.echo(secret)
+    typer.echo(f"signing secret for {name} sealed in the database", err=True)

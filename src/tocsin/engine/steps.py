@@ -16,6 +16,8 @@ from tocsin.engine.clocks import ClockStep
 from tocsin.engine.heartbeats import HeartbeatStep
 from tocsin.engine.loop import EngineStep
 from tocsin.engine.outbox import OutboxStep
+from tocsin.engine.retention import RetentionStep
+from tocsin.evidence import clock_handlers as evidence_handlers
 from tocsin.evidence import keys, witness
 from tocsin.flows.delivery import DeliveryOutcomes
 from tocsin.incidents import clock_registry
@@ -44,6 +46,9 @@ def clock_kinds(send: Sending) -> ClockRegistry:
         unreached=comms_handlers.EscalationUnreached(send),
     )
     comms_handlers.register(registry, sending=send)
+    evidence_handlers.register(
+        registry, notices=comms_handlers.Notices(send), new_alerts=grouping.seen_since
+    )
     return registry
 
 
@@ -66,6 +71,7 @@ def default_steps(
         clock_step(public_url, admin_emails),
         HeartbeatStep(loaded),
         outbox_step(public_url, admin_emails),
+        RetentionStep(),
     ]
     key = keys.private_key()
     if key is not None:  # without a key there is nothing to sign with; verify says so

@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 
 from tocsin.evidence import merkle, signing, witness
 from tocsin.evidence.checkpoints import heads_digest, signed_payload, witness_record
+from tocsin.evidence.locker import STORED_KINDS
 from tocsin.evidence.merkle import Head
-from tocsin.evidence.models import Checkpoint
+from tocsin.evidence.models import Checkpoint, EvidenceItem
+from tocsin.evidence.storage import LocalStore
 from tocsin.incidents import timeline
 from tocsin.incidents.chain import ChainBreak
 from tocsin.incidents.models import Incident, TimelineEvent
@@ -27,7 +29,7 @@ from tocsin.incidents.models import Incident, TimelineEvent
 class Finding:
     """One divergence: what kind, where (an incident, a checkpoint, a witness), and how."""
 
-    kind: str  # chain, row, checkpoint, deleted, rewritten, witness, unsigned
+    kind: str  # chain, row, checkpoint, deleted, rewritten, witness, unsigned, evidence
     where: str
     detail: str
 
@@ -55,10 +57,12 @@ def verify(
     *,
     public_key: Ed25519PublicKey | None,
     witness_files: list[Path],
+    store: LocalStore | None = None,
 ) -> Report:
     """1. Each chain and its incident row. 2. Each checkpoint: its signature, its link to the
     one before, and the heads it signed against the chains as they are now. 3. Each witness
-    record against the database's checkpoint of the same number."""
+    record against the database's checkpoint of the same number. 4. Each piece of evidence:
+    its hash against its chain's, and its stored bytes against that hash."""
     report = Report(findings=[])
     assert report.findings is not None
     for incident, chain_break in timeline.verify_all(session):
@@ -72,7 +76,30 @@ def verify(
         found, count = _witness_findings(path, checkpoints)
         report.witnessed += count
         report.findings += found
+    report.findings += list(_evidence_findings(session, store or LocalStore.configured()))
     return report
+
+
+def _evidence_findings(session: Session, store: LocalStore) -> Iterator[Finding]:
+    added = select(TimelineEvent).where(TimelineEvent.kind == "evidence_added")
+    chained = {(e.incident_id, e.data.get("evidence_id")): e.data for e in session.scalars(added)}
+    for item in session.scalars(select(EvidenceItem).order_by(EvidenceItem.id)):
+        where = f"evidence #{item.id} of {item.incident_id}"
+        recorded = chained.get((item.incident_id, item.id))
+        if recorded is None:
+            yield Finding("evidence", where, "it is not on its incident's timeline")
+        elif recorded.get("sha256") != item.sha256:
+            yield Finding("evidence", where, "its SHA-256 is not the one its timeline recorded")
+        elif item.kind in STORED_KINDS and item.purged_at is None:
+            yield from _stored_findings(store, item, where)
+
+
+def _stored_findings(store: LocalStore, item: EvidenceItem, where: str) -> Iterator[Finding]:
+    found = store.digest_of(item.sha256)
+    if found is None:
+        yield Finding("evidence", where, f"its file is missing from {store.root}")
+    elif found != item.sha256:
+        yield Finding("evidence", where, "its stored file does not hash to its SHA-256 (altered)")
 
 
 def _chain_finding(incident_id: str, chain_break: ChainBreak) -> Finding:

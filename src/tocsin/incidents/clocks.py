@@ -170,6 +170,13 @@ def settle(
     )
 
 
+def cancel(
+    session: Session, *, incident: Incident, clocks: list[Clock], reason: str, actor: str
+) -> None:
+    """Cancel pending clocks that no longer apply, in one timeline event."""
+    _cancel(session, incident, clocks, reason, actor)
+
+
 def _cancel(
     session: Session, incident: Incident, clocks: list[Clock], reason: str, actor: str
 ) -> None:

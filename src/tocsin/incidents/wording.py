@@ -105,7 +105,30 @@ SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "clocks_cancelled": lambda d: f"{', '.join(d.get('keys', []))} — {d.get('reason')}",
     "flags_changed": lambda d: f"{_pairs(d.get('changes', {}))} (aware {d.get('aware_at')})",
     "page_failed": lambda d: _value(d.get("problems")) or _pairs(d),
+    "evidence_added": lambda d: (
+        f"#{d.get('evidence_id')} {d.get('kind')} {d.get('title')} · sha256 "
+        f"{str(d.get('sha256'))[:16]}… · {d.get('size')} B"
+    ),
+    "evidence_viewed": lambda d: f"#{d.get('evidence_id')} viewed",
+    "evidence_exported": lambda d: f"#{d.get('evidence_id')} exported to {d.get('to')}",
+    "evidence_handed_over": lambda d: _why(
+        f"#{d.get('evidence_id')} handed over to {d.get('to')}", d
+    ),
+    "evidence_purged": lambda d: (
+        f"#{d.get('evidence_id')} purged: {d.get('retention_class')} kept until "
+        f"{d.get('retain_until')}"
+    ),
+    "legal_hold_placed": lambda d: str(d.get("reason", "")),
+    "legal_hold_released": lambda d: str(d.get("reason", "")),
+    "switch_flipped": lambda d: (
+        f"{d.get('switch')} {str(d.get('state')).upper()} ({d.get('how')}): {d.get('reason')}"
+    ),
+    "watch_alerted": lambda d: f"{d.get('count')} new alert(s): {_value(d.get('alerts'))}",
 }
+
+
+def _why(text: str, data: Mapping[str, Any]) -> str:
+    return f"{text}: {data['reason']}" if data.get("reason") else text
 
 
 def summarise(event: EventOut) -> str:

@@ -149,6 +149,22 @@ REGULATORY = ClockKind(
     family=True,
 )
 
+# Containment switches (tocsin.evidence.switches): while one is on, its limit; once released,
+# the watch over the incident's services. Both outlive the incident's resolution.
+SWITCH_LIMIT = ClockKind(
+    "switch_limit",
+    subject="incident",
+    domain="evidence",
+    noun="containment switch limit",
+)
+SWITCH_WATCH = ClockKind(
+    "switch_watch",
+    subject="incident",
+    domain="evidence",
+    noun="watch after a containment switch is released",
+    warns=False,  # nothing to do before it ends: it is met by nothing happening
+)
+
 _DECLARED: list[ClockKind] = [
     ACKNOWLEDGE,
     UPDATE,
@@ -160,6 +176,8 @@ _DECLARED: list[ClockKind] = [
     ALERTS_JOINED,
     REVIEW,
     REGULATORY,
+    SWITCH_LIMIT,
+    SWITCH_WATCH,
 ]
 
 

@@ -62,6 +62,7 @@ def render_markdown(loaded: LoadedPolicy) -> str:
         lambda: _templates(policy),
         lambda: _post_incident(policy),
         lambda: _regulatory(policy),
+        lambda: _evidence(policy),
         lambda: _drills(policy),
         lambda: _on_call(policy),
         lambda: _tools(policy),
@@ -380,6 +381,20 @@ def _contacts(policy: Policy) -> Lines:
     yield from _table(["Contact", "Person", "Email", "Phone", "Chat / URL", "Role", "Note"], rows)
 
 
+def _evidence(policy: Policy) -> Lines:
+    evidence = policy.evidence
+    if not evidence.retention:
+        return
+    yield from _heading(2, "Evidence retention")
+    yield from _bullets(
+        f"`{kept.id}` — {kept.name}: kept {kept.keep.describe()} from when it is added"
+        + (" (the default class)" if kept.id == evidence.default_class else "")
+        for kept in evidence.retention
+    )
+    yield "- A legal hold on an incident stops every deletion of its evidence."
+    yield ""
+
+
 def _flags(policy: Policy) -> Lines:
     if policy.flags:
         yield from _heading(2, "Incident flags")
@@ -393,8 +408,12 @@ def _flags(policy: Policy) -> Lines:
             yield f"- `{flag.id}`: {flag.description}"
             yield f"  - Flip when: {flag.when}"
             yield f"  - Release: {_or_unset(flag.release)}"
-            if flag.monitor_after_release is not None:
-                yield f"  - Monitor after release for {flag.monitor_after_release.describe()}"
+            if flag.watch is not None:
+                yield f"  - Monitor after release for {flag.watch.describe()}"
+            if flag.limit is not None:
+                yield f"  - Remind the commander if on longer than {flag.limit.describe()}"
+            how = f"webhook (HMAC-SHA256) to {flag.webhook.url}" if flag.webhook else "by hand"
+            yield f"  - Flipped: {how}"
         yield ""
 
 

@@ -44,12 +44,15 @@ __all__ = [
     "ActionItemClass",
     "Audience",
     "CommunicationStage",
+    "ContainmentFlag",
     "EscalationStep",
+    "EvidencePolicy",
     "IncidentType",
     "Phase",
     "Policy",
     "PolicyProblems",
     "Regulatory",
+    "RetentionClass",
     "Role",
     "Severity",
     "StageCondition",
@@ -289,14 +292,51 @@ class Flag(_Model):
     description: str = ""
 
 
+class SwitchWebhook(_Model):
+    """Flip by webhook: Tocsin POSTs `{switch, state, incident, reason, actor, at}` as JSON,
+    signed with HMAC-SHA256 over the exact body (`X-Tocsin-Signature: sha256=<hex>`). The
+    secret is sealed in the database (`tocsin secrets switch ID`), never in the policy."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
+
+
 class ContainmentFlag(_Model):
-    """A switch responders flip to contain damage, such as rastup's `global-readonly`."""
+    """A switch responders flip to contain damage, such as rastup's `global-readonly`.
+
+    - webhook: how Tocsin flips it; without one, flipping records it and shows the banner,
+      and a person flips the real switch by hand.
+    - watch: after release, how long the incident's services must stay free of new alerts
+      (the `switch_watch` clock: met if none came, breached and told if one did).
+    - limit: how long it may stay on before the commander is reminded (`switch_limit`).
+    """
 
     id: Id
     description: str = ""
     when: str
     release: str | None = None
-    monitor_after_release: OptDuration = None
+    webhook: SwitchWebhook | None = None
+    watch: OptDuration = None
+    limit: OptDuration = None
+
+
+class RetentionClass(_Model):
+    """How long one class of evidence is kept, counted from when it was added."""
+
+    id: Id
+    name: str
+    keep: ReqDuration
+    note: str | None = None
+
+
+class EvidencePolicy(_Model):
+    """The evidence locker: retention classes, and the class evidence gets when none is given
+    (no default: evidence without a class is kept until a person deletes it)."""
+
+    retention: list[RetentionClass] = []
+    default_class: Id | None = None
+
+    def retention_class(self, class_id: str) -> RetentionClass | None:
+        return next((c for c in self.retention if c.id == class_id), None)
 
 
 class Channel(_Model):
@@ -581,6 +621,7 @@ class Policy(_Model):
     completions: list[str] = []
     flags: list[Flag] = []
     containment_flags: list[ContainmentFlag] = []
+    evidence: EvidencePolicy = EvidencePolicy()
     severities: list[Severity] = Field(min_length=1)
     audiences: list[Audience] = []
     roles: list[Role] = []
@@ -642,6 +683,12 @@ class Policy(_Model):
 
     def flag_ids(self) -> list[str]:
         return [flag.id for flag in self.flags]
+
+    def switch(self, switch_id: str) -> ContainmentFlag | None:
+        return next((s for s in self.containment_flags if s.id == switch_id), None)
+
+    def switch_ids(self) -> list[str]:
+        return [switch.id for switch in self.containment_flags]
 
     def target_ids(self) -> list[str]:
         """Everything a step may notify: role ids, then audience ids."""
@@ -727,6 +774,23 @@ def _problems(policy: Policy) -> Problems:
     yield from _procedure_problems(policy)
     yield from _after_incident_problems(policy)
     yield from _routing_problems(policy)
+    yield from _evidence_problems(policy)
+
+
+def _evidence_problems(policy: Policy) -> Problems:
+    evidence = policy.evidence
+    yield from _duplicates(("evidence", "retention"), evidence.retention)
+    for index, kept in enumerate(evidence.retention):
+        if kept.keep.kind != "calendar":
+            loc: Loc = ("evidence", "retention", index, "keep")
+            yield loc, f"{kept.keep} is not calendar time; write days, e.g. 90d or 365d"
+    known = [c.id for c in evidence.retention]
+    if evidence.default_class is not None and evidence.default_class not in known:
+        yield (
+            ("evidence", "default_class"),
+            f"unknown retention class {evidence.default_class!r}; allowed: "
+            f"{', '.join(known) or 'none defined'}",
+        )
 
 
 def _routing_problems(policy: Policy) -> Problems:

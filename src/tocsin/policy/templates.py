@@ -237,6 +237,16 @@ JOINED = Builtin(
         "Details: {{ incident.url }}\n"
     ),
 )
+WATCH_ALERTED = Builtin(
+    subject="New alerts during the watch: {{ clock.label }} ({{ incident.id }})",
+    body=(
+        "{% if drill %}DRILL - this is an exercise.\n\n{% endif %}"
+        "{{ clock.label }} for {{ incident.id }} ({{ incident.severity }}: {{ incident.title }})"
+        " ended at {{ clock.due_at }} UTC, and the incident's services raised new alerts after"
+        " the release. Look at them before calling the incident contained.\n\n"
+        "Details: {{ incident.url }}\n"
+    ),
+)
 BUILTINS = {
     "notice": NOTICE,
     "update": UPDATE,
@@ -246,4 +256,5 @@ BUILTINS = {
     "prompt": PROMPT,
     "unreached": UNREACHED,
     "joined": JOINED,
+    "watch_alerted": WATCH_ALERTED,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -16,12 +17,15 @@ from tocsin import __version__
 from tocsin.alerts import ratelimit
 from tocsin.alerts.writer import IntakeWriter
 from tocsin.engine import status
+from tocsin.evidence import storage
 from tocsin.flows import intake as intake_flow
 from tocsin.web import errors
 from tocsin.web.api.ack import router as ack_router
 from tocsin.web.api.alerts import INGEST_LIMIT, changes_router, intake
 from tocsin.web.api.alerts import router as alerts_router
 from tocsin.web.api.communications import router as communications_router
+from tocsin.web.api.evidence import router as evidence_router
+from tocsin.web.api.evidence import switch_router
 from tocsin.web.api.incidents import router as incidents_router
 from tocsin.web.api.integrations import router as integrations_router
 from tocsin.web.api.oncall import feeds as calendar_feeds
@@ -36,12 +40,16 @@ from tocsin.web.headers import SecurityHeaders, redact_access_log
 from tocsin.web.limits import BodySizeLimit, MiB
 
 STATIC_DIR = Path(__file__).parent / "static"
+_EVIDENCE_UPLOAD = re.compile(r"^/(api/v1|console)/incidents/[^/]+/evidence$")
 INGEST_PREFIXES = ("/v2/", "/api/v1/heartbeats/")
 ENGINE_SEEN_WITHIN = timedelta(minutes=5)
 
 
 def body_limit_for(path: str) -> int:
-    """Alert intake takes at most 512 KB a request; everything else 1 MiB."""
+    """Alert intake takes at most 512 KB a request; an evidence upload TOCSIN_EVIDENCE_MAX_BYTES
+    (100 MiB by default) and its form fields; everything else 1 MiB."""
+    if _EVIDENCE_UPLOAD.match(path):
+        return storage.max_bytes() + MiB
     is_intake = path.startswith(INGEST_PREFIXES) or (
         path.startswith("/api/v1/integrations/") and path.count("/") >= 5
     )
@@ -62,6 +70,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(intake)
     app.include_router(incidents_router)
     app.include_router(communications_router)
+    app.include_router(evidence_router)
+    app.include_router(switch_router)
     app.include_router(policy_router)
     app.include_router(integrations_router)
     app.include_router(alerts_router)

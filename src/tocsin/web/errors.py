@@ -17,6 +17,7 @@ from tocsin.errors import (
     InvalidInput,
     NotFound,
     TocsinError,
+    TooLarge,
 )
 
 STATUS_FOR: dict[type[TocsinError], int] = {
@@ -25,6 +26,7 @@ STATUS_FOR: dict[type[TocsinError], int] = {
     IllegalTransition: 409,
     Conflict: 409,
     Forbidden: 403,
+    TooLarge: 413,
 }
 
 

@@ -4,7 +4,8 @@
   or walk safely: a NUL character (PostgreSQL text cannot hold one), a lone UTF-16 surrogate (it
   cannot be encoded for the database), or JSON nested deeper than `MAX_DEPTH`. It answers
   400 with the usual error shape, naming the body. The checks are byte scans in C (`in`,
-  `re`, `translate`), so intake pays microseconds, not a second parse.
+  `re`, `translate`), so intake pays microseconds, not a second parse. A multipart upload
+  (evidence files: binary, NULs and all) is passed through; its route checks its fields.
 - `ServerErrors` turns an unexpected exception into a well-formed 500 (logged with its
   traceback) instead of letting it escape to the server, which would reset the connection
   and so break the next request a client sends on it.
@@ -82,8 +83,13 @@ class BodyGuard:
         if scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        messages, body = await _read_all(receive)
         content_type = dict(scope["headers"]).get(b"content-type", b"")
+        if content_type.startswith(b"multipart/form-data"):
+            # An upload (evidence) is binary and may be large: it is streamed to its route,
+            # which checks its text fields itself.
+            await self.app(scope, receive, send)
+            return
+        messages, body = await _read_all(receive)
         problem = body_problem(body, form=content_type.startswith(b"application/x-www-form"))
         if problem is not None:
             await _answer(send, 400, _refusal(problem))

@@ -16,6 +16,7 @@ from typing import Any, cast
 CHANNELS: dict[str, str] = {
     "email": "tocsin.notify.channels.email:send",
     "webhook": "tocsin.notify.channels.webhook:send",
+    "signed_webhook": "tocsin.notify.channels.signed_webhook:send",
     "apprise": "tocsin.notify.channels.apprise_channel:send",
     "slack": "tocsin.notify.channels.slack:send",
 }

@@ -2,14 +2,15 @@
 
 One module per concern: `session` (sign-in, and who may POST), `flash` (the message after a
 redirect), `pages` (templates, rendering and forms), and one per page family: `incidents`
-(the list and declaring), `incident_room` (one incident and its actions) and `policy`.
+(the list and declaring), `incident_room` (one incident and its actions), `evidence` (its
+locker's uploads and downloads) and `policy`.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tocsin.web.console import incident_room, incidents, policy, session
+from tocsin.web.console import evidence, incident_room, incidents, policy, session
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 router.include_router(session.router)
@@ -17,6 +18,8 @@ router.include_router(session.router)
 # empty path unless the include itself gives a prefix, so that one route is added here.
 router.add_api_route("", incidents.incidents_page, methods=["GET"])
 router.include_router(incidents.router)
+# Before the incident room: its `/incidents/{id}/{action}` would take `evidence` as an action.
+router.include_router(evidence.router)
 router.include_router(incident_room.router)
 router.include_router(policy.router)
 

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from tocsin.alerts import changes
 from tocsin.comms.messages import Sending
 from tocsin.errors import InvalidInput, NotFound, TocsinError
+from tocsin.evidence import locker, switches
+from tocsin.evidence.schemas import EvidenceList, EvidenceOut, HoldOut, SwitchIn, SwitchOut
 from tocsin.flows import communications
 from tocsin.flows import incidents as incident_flows
 from tocsin.incidents import clocks as clock_service
@@ -63,6 +65,12 @@ class IncidentView:
     deadlines: list[ClockOut]
     escalations: list[ClockOut]
     completable: list[ClockOut]
+    switches: list[SwitchOut]
+    evidence: EvidenceList
+
+    @property
+    def switches_on(self) -> list[SwitchOut]:
+        return [s for s in self.switches if s.state == "on"]
 
     @property
     def can_escalate(self) -> bool:
@@ -96,6 +104,18 @@ def _incident_view(session: Session, incident_id: str) -> IncidentView:
         # Clocks met by their own action (acknowledge, publish update, resolve) or that fire
         # are not offered in "Complete clock".
         completable=[c for c in out.clocks if c.state == "pending" and kind_of(c.kind).completable],
+        switches=[
+            SwitchOut.of(incident.id, d, row) for d, row in switches.states(session, incident.id)
+        ],
+        evidence=_evidence(session, incident.id),
+    )
+
+
+def _evidence(session: Session, incident_id: str) -> EvidenceList:
+    hold = locker.active_hold(session, incident_id)
+    return EvidenceList(
+        items=[EvidenceOut.of(i) for i in locker.items(session, incident_id)],
+        legal_hold=HoldOut.of(hold) if hold else None,
     )
 
 
@@ -208,6 +228,23 @@ def _complete_clock(
     return f"Clock {key} completed."
 
 
+def _flip_switch(
+    session: Session, incident_id: str, form: Form, actor: str, sending: Sending
+) -> str:
+    body = SwitchIn(state=form.get("state"), reason=form.get("reason"))
+    name = form.get("switch").strip()
+    done = switches.flip(
+        session,
+        incident_id=incident_id,
+        name=name,
+        state=body.state,
+        reason=body.reason,
+        actor=actor,
+    )
+    how = "its webhook is being called" if done.signed else "flip the real switch by hand"
+    return f"{name} is {body.state.upper()}: recorded on the timeline; {how}."
+
+
 # The URL's last segment → the button's words (named in a failure) and what it does.
 ACTIONS: dict[str, tuple[str, Action]] = {
     "acknowledge": ("Acknowledge", _acknowledge),
@@ -219,6 +256,7 @@ ACTIONS: dict[str, tuple[str, Action]] = {
     "updates": ("Publish update", _publish_update),
     "flags": ("Set flag", _set_flag),
     "complete": ("Complete clock", _complete_clock),
+    "switch": ("Flip switch", _flip_switch),
 }
 
 

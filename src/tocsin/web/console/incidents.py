@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.auth.service import Principal
 from tocsin.errors import TocsinError
+from tocsin.evidence import switches
 from tocsin.flows import incidents as incident_flows
 from tocsin.incidents import clocks as clock_service
 from tocsin.incidents import service
@@ -112,6 +113,8 @@ def _list_page(
     errors: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     rows, older = _rows(runtime, chosen)
+    with runtime.database.read_session() as session:
+        switches_on = list(switches.on_now(session))
     return _page(
         request,
         "incidents.html",
@@ -126,6 +129,7 @@ def _list_page(
         policy=runtime.policy.policy,
         values=values or {},
         errors=errors or {},
+        switches_on=switches_on,
     )
 
 
