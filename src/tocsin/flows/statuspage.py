@@ -77,7 +77,7 @@ def publish(
             actor=actor,
             incident_id=incident.id,
         )
-        row = _row_of(session, entry)
+        row = service.find_by_id(session, entry.status_incident_id)
     else:
         entry = service.post_update(
             session, row=row, status=status, message=message, components=components, actor=actor
@@ -139,7 +139,7 @@ def schedule_maintenance(
         actor=actor,
         auto_complete=auto_complete,
     )
-    row = _row_of(session, entry)
+    row = service.find_by_id(session, entry.status_incident_id)
     maintenance.plan(session, row)
     row.silences = [
         silences.create(
@@ -154,12 +154,6 @@ def schedule_maintenance(
         for name_of_service in _services_of(session, components)
     ]
     return Published(row, entry, subscribers.announce(session, row=row, entry=entry, links=links))
-
-
-def _row_of(session: Session, entry: PublicUpdate) -> PublicIncident:
-    row = session.get(PublicIncident, entry.status_incident_id)
-    assert row is not None
-    return row
 
 
 def _answer_update_clocks(

@@ -166,6 +166,13 @@ def find(session: Session, code: str) -> PublicIncident:
     return found
 
 
+def find_by_id(session: Session, row_id: int) -> PublicIncident:
+    found = session.get(PublicIncident, row_id)
+    if found is None:
+        raise NotFound(f"no public incident or maintenance {row_id}", field="id")
+    return found
+
+
 def lock(session: Session, code: str) -> PublicIncident:
     query = select(PublicIncident).where(PublicIncident.code == code).with_for_update()
     found = session.scalar(query)

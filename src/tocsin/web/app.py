@@ -29,10 +29,15 @@ from tocsin.web.api.oncall import router as oncall_router
 from tocsin.web.api.opsgenie import router as opsgenie_router
 from tocsin.web.api.policy import router as policy_router
 from tocsin.web.api.silences import router as silences_router
+from tocsin.web.api.statuspage import publishing as status_publishing
+from tocsin.web.api.statuspage import router as status_router
 from tocsin.web.console import router as console_router
 from tocsin.web.deps import Runtime
 from tocsin.web.guards import BodyGuard, ServerErrors
 from tocsin.web.limits import BodySizeLimit, MiB
+from tocsin.web.status_page import StatusPageCache
+from tocsin.web.status_page import api as status_json
+from tocsin.web.status_page import router as status_page
 
 STATIC_DIR = Path(__file__).parent / "static"
 INGEST_PREFIXES = ("/v2/", "/api/v1/heartbeats/")
@@ -59,12 +64,18 @@ def create_app(runtime: Runtime) -> FastAPI:
     errors.install(app)
     # Intake first: routes are tried in order, and in a storm nearly every request is intake.
     app.include_router(intake)
+    # Then the public status page, which takes the storm's readers.
+    app.include_router(status_page)
+    app.include_router(status_json)
+    app.state.status_cache = StatusPageCache(runtime)
     app.include_router(incidents_router)
     app.include_router(communications_router)
     app.include_router(policy_router)
     app.include_router(integrations_router)
     app.include_router(alerts_router)
     app.include_router(silences_router)
+    app.include_router(status_router)
+    app.include_router(status_publishing)
     app.include_router(oncall_router)
     app.include_router(calendar_feeds)
     app.include_router(ack_router)
