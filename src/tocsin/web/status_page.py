@@ -189,7 +189,7 @@ def _html(template: str, board: Board, **context: Any) -> bytes:
 
 
 def _page(board: Board) -> bytes:
-    return _html("status/page.html", board, title=board.page.name)
+    return _html("status/page.html", board, title="Current status")
 
 
 @router.get("/status")
