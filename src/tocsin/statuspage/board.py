@@ -5,7 +5,7 @@ the status page's tables and the internal incidents; everything it holds is publ
 A component's status is a person's override if there is one; else the worst of what its open
 public incidents say, what an active maintenance says (under_maintenance), and what the
 policy's `status_page.impact` says for each open internal incident (not drills) on one of its
-services.
+services, until that incident is published: from then on its public incident speaks for it.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def build(session: Session, *, policy: Policy, at: datetime, base_url: str) -> B
     2. Work out each component's status and uptime. 3. Group them and sum up the page."""
     rows = service.components(session)
     public = _public(session, at)
-    internal = _internal(session, at)
+    told = {p.incident_id for p in public if p.incident_id is not None}
+    internal = [i for i in _internal(session, at) if i.id not in told]
     zone = policy.status_page.timezone or policy.timezone
     spans = _spans(rows, public, internal, policy, at)
     views = [_component(row, spans, public, internal, policy, at, zone) for row in rows]
@@ -102,6 +103,7 @@ def _public(session: Session, at: datetime) -> list[PublicIncident]:
 
 @dataclass(frozen=True)
 class _Internal:
+    id: str
     severity: str
     services: list[str]
     start: datetime
@@ -111,6 +113,7 @@ class _Internal:
 def _internal(session: Session, at: datetime) -> list[_Internal]:
     since = at - timedelta(days=DAYS)
     query = select(
+        Incident.id,
         Incident.severity,
         Incident.services,
         Incident.flags,
@@ -120,11 +123,22 @@ def _internal(session: Session, at: datetime) -> list[_Internal]:
         Incident.status,
     ).where(or_(Incident.resolved_at.is_(None), Incident.resolved_at >= since))
     found = []
-    for severity, services, flags, declared, started, resolved, status in session.execute(query):
+    for (
+        incident_id,
+        severity,
+        services,
+        flags,
+        declared,
+        started,
+        resolved,
+        status,
+    ) in session.execute(query):
         if (flags or {}).get("drill"):
             continue  # a drill is an exercise, never an outage customers are shown
         end = resolved if resolved is not None or status not in ("resolved", "closed") else at
-        found.append(_Internal(severity, list(services or []), started or declared, end))
+        found.append(
+            _Internal(incident_id, severity, list(services or []), started or declared, end)
+        )
     return found
 
 
