@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from tocsin.cli import admin, alerts, comms, evidence, importers, incident, oncall, policy
+from tocsin.cli import (
+    admin,
+    alerts,
+    comms,
+    evidence,
+    importers,
+    incident,
+    oncall,
+    policy,
+    status,
+)
 
 app = typer.Typer(
     name="tocsin",
@@ -20,6 +30,7 @@ app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(alerts.silence_app, name="silence")
 app.add_typer(oncall.app, name="oncall")
 app.add_typer(importers.app, name="import")
+app.add_typer(status.app, name="status")
 admin.register(app)
 evidence.register(app)
 
