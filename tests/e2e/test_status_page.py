@@ -7,6 +7,7 @@ Each test sets the page up over the admin API, as a team would, and checks what 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -365,3 +366,49 @@ def _subscriber_journey(server: Server, smtp: SmtpCatcher) -> None:
     [listed] = admin.client.get("/api/v1/status/subscribers").json()
     assert (listed["confirmed"], listed["unsubscribed"], listed["delivered"]) == (True, True, 2)
     assert listed["address"] != "ana@example.com"  # masked for the admin too
+
+
+def test_a_team_runs_the_page_from_the_cli(page_server: Server) -> None:
+    def ok(*args: str) -> str:
+        result = page_server.cli("status", *args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    ok("component", "add", "checkout", "--name", "Checkout", "--service", "pg-checkout-primary")
+    ok("component", "add", "api", "--name", "Public API", "--group", "Platform")
+    incident = page_server.cli(
+        "incident", "declare", "--title", INTERNAL_TITLE, "--severity", "P0",
+        "--service", "pg-checkout-primary", "--json",
+    )  # fmt: skip
+    incident_id = json.loads(incident.stdout)["id"]
+    assert "major_outage" in ok("component", "list")
+
+    published = json.loads(
+        ok("publish", incident_id, "--title", "Checkout down", "--status", "investigating",
+           "-m", "Checkout is down.", "--component", "checkout=partial_outage", "--json")
+    )  # fmt: skip
+    assert published["components"] == {"checkout": "partial_outage"}
+    assert "identified" in ok("update", published["id"], "--status", "identified", "-m", "Found it")
+    assert (
+        ok("override", "api", "degraded_performance", "--note", "slow")
+        == "api: degraded_performance\n"
+    )
+    start = datetime.now(UTC) + timedelta(days=1)
+    ok("maintenance", "schedule", "--title", "Upgrade", "-m", "Short downtime",
+       "--start", start.isoformat(), "--end", (start + timedelta(hours=1)).isoformat(),
+       "--component", "api")  # fmt: skip
+    shown = json.loads(ok("show", "--json"))
+    assert {c["slug"]: c["status"] for c in shown["components"]} == {
+        "checkout": "partial_outage",
+        "api": "degraded_performance",
+    }
+    assert sorted(i["kind"] for i in shown["incidents"]) == ["incident", "maintenance"]
+    summary = httpx.get(page_server.url + "/api/v2/summary.json").json()
+    assert summary["status"]["indicator"] == "major"
+    assert [m["name"] for m in summary["scheduled_maintenances"]] == ["Upgrade"]
+
+    bad = page_server.cli("status", "override", "api", "broken")
+    assert bad.returncode != 0
+    assert "status" in bad.stderr and "major_outage" in bad.stderr
+    missing = page_server.cli("status", "publish", "INC-2026-01-01-99", "--status", "x", "-m", "y")
+    assert missing.returncode != 0 and "INC-2026-01-01-99" in missing.stderr
