@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.e2e.conftest import Server, start_server, stop_server
-from tests.e2e.console_helpers import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.console_helpers import CHROMIUM, CHROMIUM_ARGS, declare, sign_in
 from tests.e2e.receivers import SmtpCatcher
 from tocsin.db import Database
 
@@ -412,3 +412,40 @@ def test_a_team_runs_the_page_from_the_cli(page_server: Server) -> None:
     assert "status" in bad.stderr and "major_outage" in bad.stderr
     missing = page_server.cli("status", "publish", "INC-2026-01-01-99", "--status", "x", "-m", "y")
     assert missing.returncode != 0 and "INC-2026-01-01-99" in missing.stderr
+
+
+def test_the_communications_lead_publishes_from_the_incident_room(
+    page_server: Server, browser: Browser
+) -> None:
+    Admin(page_server).components()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    sign_in(page, page_server, page_server.token)
+    declare(page, title=INTERNAL_TITLE, severity="P1", services="pg-checkout-primary")
+    room = page.locator("form[data-action=status-page]")
+    room.get_by_label("Public title").fill("Checkout errors")
+    room.get_by_label("Public status").select_option("investigating")
+    room.get_by_label("What customers read").fill("Some payments fail.")
+    room.get_by_role("button", name="Publish on the status page").click()
+    expect(page.locator("#flash")).to_contain_text("On the status page: Checkout errors")
+    expect(page.locator(".timeline")).to_contain_text("Status page: Some payments fail.")
+
+    page.get_by_role("link", name="Status page").click()
+    row = page.locator("tr.component").filter(has_text="Public API")
+    row.get_by_label("Status for Public API").select_option("major_outage")
+    row.get_by_role("button", name="Set").click()
+    expect(page.locator("#flash")).to_contain_text("api shows major_outage until cleared")
+    item = page.locator("article.public-incident").filter(has_text="Checkout errors")
+    item.get_by_label("New status").select_option("resolved")
+    item.get_by_label("Public message").fill("Payments work again.")
+    item.get_by_role("button", name="Post update").click()
+    expect(page.locator("#flash")).to_contain_text("Checkout errors: resolved")
+
+    public = context.new_page()
+    public.goto(f"{page_server.url}/status")
+    expect(public.get_by_role("status")).to_have_text("Major System Outage")
+    expect(public.get_by_role("region", name="Past incidents")).to_contain_text(
+        re.compile(r"Resolved . Payments work again\.")
+    )
+    context.close()

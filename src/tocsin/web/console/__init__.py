@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tocsin.web.console import incident_room, incidents, policy, session
+from tocsin.web.console import incident_room, incidents, policy, session, status
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 router.include_router(session.router)
@@ -19,5 +19,6 @@ router.add_api_route("", incidents.incidents_page, methods=["GET"])
 router.include_router(incidents.router)
 router.include_router(incident_room.router)
 router.include_router(policy.router)
+router.include_router(status.router)
 
 __all__ = ["router"]
