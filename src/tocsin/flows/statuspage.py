@@ -80,7 +80,7 @@ def publish(
         row = service.find_by_id(session, entry.status_incident_id)
     else:
         entry = service.post_update(
-            session, row=row, status=status, message=message, components=components, actor=actor
+            session, row=row, status=status, message=message, given=components, actor=actor
         )
     _answer_update_clocks(session, incident, policy, message, actor)
     return Published(row, entry, subscribers.announce(session, row=row, entry=entry, links=links))
@@ -101,7 +101,7 @@ def update_public(
     4. Tell the subscribers it concerns."""
     row = service.lock(session, code)
     entry = service.post_update(
-        session, row=row, status=status, message=message, components=components, actor=actor
+        session, row=row, status=status, message=message, given=components, actor=actor
     )
     if row.kind == "maintenance" and row.status in ENDED:
         maintenance.cancel(session, row)

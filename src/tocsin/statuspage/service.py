@@ -236,7 +236,7 @@ def open_incident(
     session.add(row)
     session.flush()
     return post_update(
-        session, row=row, status=status, message=message, components=components, actor=actor
+        session, row=row, status=status, message=message, given=components, actor=actor
     )
 
 
@@ -274,7 +274,7 @@ def schedule_maintenance(
     session.flush()
     effect = dict.fromkeys(components, "under_maintenance")
     return post_update(
-        session, row=row, status="scheduled", message=message, components=effect, actor=actor
+        session, row=row, status="scheduled", message=message, given=effect, actor=actor
     )
 
 
@@ -285,7 +285,7 @@ def post_update(
     status: str,
     message: str,
     actor: str,
-    components: Mapping[str, str] | None = None,
+    given: Mapping[str, str] | None = None,
 ) -> PublicUpdate:
     """An update: the new status, what customers are told, and what it does to components.
 
@@ -296,8 +296,14 @@ def post_update(
     if row.status in ENDED and status in ENDED:
         raise Conflict(f"{row.code} is already {row.status}", field="status")
     effect = dict(row.components)
-    for slug, value in (components or {}).items():
-        component(session, slug)
+    known = [c.slug for c in components(session)]
+    for slug, value in (given or {}).items():
+        if slug not in known:
+            raise InvalidInput(
+                f"unknown component {slug!r}; allowed: {', '.join(known) or 'none yet'}",
+                field="components",
+                allowed=known,
+            )
         effect[slug] = check(value, COMPONENT_STATUSES, f"components.{slug}")
     affected = _affected(session, row, effect, status)
     at = now()

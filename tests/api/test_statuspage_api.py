@@ -1,0 +1,152 @@
+"""The status page's HTTP surface in process (SQLite and PostgreSQL): bad input named by
+field, who may do what, and no database query per request while nothing changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from tests.api.conftest import Api
+from tocsin.db import Database
+
+
+@pytest.fixture
+def page(api: Api) -> Api:
+    for slug, name, services in [("checkout", "Checkout", ["checkout"]), ("api", "API", ["api"])]:
+        reply = api.post(
+            "/api/v1/status/components",
+            {"slug": slug, "name": name, "services": services},
+            role="admin",
+        )
+        assert reply.status_code == 201, reply.text
+    return api
+
+
+@pytest.fixture
+def statements(database: Database) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(database.engine, "before_cursor_execute", record)
+
+
+def _errors(reply: Any) -> dict[str, Any]:
+    return {e["field"]: e for e in reply.json()["errors"]}
+
+
+def test_the_page_and_its_json_read_no_database_while_nothing_changes(
+    page: Api, statements: list[str]
+) -> None:
+    page.client.app.state.status_cache.recheck = 3600  # type: ignore[attr-defined]
+    for path in ("/status", "/api/v2/summary.json", "/history.atom"):
+        assert page.client.get(path).status_code == 200
+    statements.clear()
+    for _ in range(100):
+        for path in ("/status", "/api/v2/summary.json", "/api/v2/status.json", "/history.rss"):
+            assert page.client.get(path).status_code == 200
+    assert statements == []
+
+    changed = page.client.put(
+        "/api/v1/status/components/api/override",
+        json={"status": "major_outage"},
+        headers=page.headers("responder"),
+    )
+    assert changed.status_code == 200, changed.text
+    summary = page.client.get("/api/v2/status.json").json()
+    assert summary["status"] == {"indicator": "critical", "description": "Major System Outage"}
+
+
+def test_bad_input_names_the_field_and_what_is_allowed(page: Api) -> None:
+    bad_slug = page.post(
+        "/api/v1/status/components", {"slug": "Check Out", "name": "x"}, role="admin"
+    )
+    assert bad_slug.status_code == 422
+    assert "slug" in _errors(bad_slug)
+
+    twice = page.post("/api/v1/status/components", {"slug": "api", "name": "x"}, role="admin")
+    assert twice.status_code == 409
+
+    override = page.client.put(
+        "/api/v1/status/components/api/override",
+        json={"status": "down"},
+        headers=page.headers(),
+    )
+    assert override.status_code == 422
+    assert "major_outage" in _errors(override)["status"]["allowed"]
+
+    unknown = page.client.put(
+        "/api/v1/status/components/nope/override",
+        json={"status": "major_outage"},
+        headers=page.headers(),
+    )
+    assert unknown.status_code == 404
+    assert "checkout" in unknown.json()["message"]
+
+    incident = page.declare(services=["checkout"])
+    publish = page.post(
+        f"/api/v1/incidents/{incident['id']}/status-page",
+        {"title": "T", "status": "investigating", "message": "m", "components": {"cart": "x"}},
+    )
+    assert publish.status_code == 422
+    assert _errors(publish)["components"]["allowed"] == ["checkout", "api"]
+
+    effect = page.post(
+        f"/api/v1/incidents/{incident['id']}/status-page",
+        {"title": "T", "status": "investigating", "message": "m", "components": {"api": "down"}},
+    )
+    assert effect.status_code == 422
+    assert "components.api" in _errors(effect)
+
+    window = page.post(
+        "/api/v1/status/maintenances",
+        {
+            "title": "x",
+            "message": "y",
+            "scheduled_for": "2030-01-01T10:00:00Z",
+            "scheduled_until": "2030-01-01T09:00:00Z",
+        },
+    )
+    assert window.status_code == 422
+    assert "scheduled_until" in _errors(window)
+
+    email = page.client.post("/status/subscribe", data={"email": "not-an-address"})
+    assert email.status_code == 422
+    assert "not an email address" in email.text
+
+    hook = page.post(
+        "/api/v1/status/subscribers", {"kind": "sms", "address": "+15550100"}, role="admin"
+    )
+    assert hook.status_code == 422
+    assert _errors(hook)["kind"]["allowed"] == ["email", "webhook"]
+
+
+def test_only_admins_shape_the_page_and_responders_publish(page: Api) -> None:
+    assert (
+        page.post("/api/v1/status/components", {"slug": "x", "name": "X"}, role="responder")
+    ).status_code == 403
+    assert page.get("/api/v1/status/subscribers", role="responder").status_code == 403
+    assert page.get("/api/v1/status/components", role="viewer").status_code == 200
+    incident = page.declare(services=["checkout"])
+    viewer = page.post(
+        f"/api/v1/incidents/{incident['id']}/status-page",
+        {"title": "T", "status": "investigating", "message": "m"},
+        role="viewer",
+    )
+    assert viewer.status_code == 403
+    assert page.client.get("/api/v2/summary.json").status_code == 200  # public: no token
+
+
+def test_a_confirmation_link_changes_nothing_until_it_is_posted(page: Api) -> None:
+    page.client.post("/status/subscribe", data={"email": "ana@example.com"})
+    [subscriber] = page.get("/api/v1/status/subscribers", role="admin").json()
+    assert subscriber["confirmed"] is False
+    bogus = page.client.get("/status/subscriptions/not-a-token/confirm")
+    assert bogus.status_code == 404
+    assert page.client.post("/status/subscriptions/not-a-token/unsubscribe").status_code == 404
