@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import declare, engine, escalation, ingest, paging
+from bench import declare, engine, escalation, ingest, paging, statuspage
 from bench.common import BACKENDS, console, load_average, machine, write_results
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "ingest": ingest.run,
     "paging": paging.run,
     "escalation": escalation.run,
+    "statuspage": statuspage.run,
 }
 
 

@@ -35,7 +35,7 @@ from tocsin.web.console import router as console_router
 from tocsin.web.deps import Runtime
 from tocsin.web.guards import BodyGuard, ServerErrors
 from tocsin.web.limits import BodySizeLimit, MiB
-from tocsin.web.status_page import StatusPageCache
+from tocsin.web.status_page import StatusFastPath, StatusPageCache
 from tocsin.web.status_page import api as status_json
 from tocsin.web.status_page import router as status_page
 
@@ -67,7 +67,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     # Then the public status page, which takes the storm's readers.
     app.include_router(status_page)
     app.include_router(status_json)
-    app.state.status_cache = StatusPageCache(runtime)
+    app.state.status_cache = cache = StatusPageCache(runtime)
     app.include_router(incidents_router)
     app.include_router(communications_router)
     app.include_router(policy_router)
@@ -91,6 +91,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(ServerErrors)
     app.add_middleware(BodyGuard)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for)
+    # Outermost of all: the status page's readers, from memory while nothing has changed.
+    app.add_middleware(StatusFastPath, cache=cache)
     return app
 
 

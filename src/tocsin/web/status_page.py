@@ -155,15 +155,30 @@ async def _serve(
     request: Request, name: str, make: Callable[[Board], bytes], media_type: str
 ) -> Response:
     rendered = await current(request)
+    match = request.headers.get("if-none-match", "")
+    status, headers, body = answer(rendered, name, make, media_type, match)
+    if status == 304:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def answer(
+    rendered: Rendered,
+    name: str,
+    make: Callable[[Board], bytes],
+    media_type: str,
+    if_none_match: str,
+) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) for one representation: 304 when the client has it."""
     body, etag = rendered.body(name, make)
     headers = {
         "ETag": etag,
         "Cache-Control": CACHE_CONTROL,
         **(PAGE_HEADERS if media_type.startswith("text/html") else JSON_HEADERS),
     }
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media_type, headers=headers)
+    if etag in if_none_match:
+        return 304, headers, b""
+    return 200, headers, body
 
 
 # -- HTML -------------------------------------------------------------------------------------
@@ -192,9 +207,12 @@ def _page(board: Board) -> bytes:
     return _html("status/page.html", board, title="Current status")
 
 
+HTML = "text/html; charset=utf-8"
+
+
 @router.get("/status")
 async def status_page(request: Request) -> Response:
-    return await _serve(request, "html", _page, "text/html; charset=utf-8")
+    return await _serve(request, "html", _page, HTML)
 
 
 @router.get("/status/incidents/{code}")
@@ -270,6 +288,49 @@ def _json_route(path: str, shape: Callable[[Board], Any]) -> None:
 
 for _path, _shape in PUBLIC_JSON.items():
     _json_route(_path, _shape)
+
+
+# Paths served straight from a fresh copy, before routing and the other middleware (see
+# StatusFastPath): name, how to make the body, its media type.
+FAST: dict[str, tuple[str, Callable[[Board], bytes], str]] = {
+    "/status": ("html", _page, HTML),
+    "/history.rss": ("rss", feeds.rss, "application/rss+xml; charset=utf-8"),
+    "/history.atom": ("atom", feeds.atom, "application/atom+xml; charset=utf-8"),
+    **{
+        f"/api/v2/{path}": (path, _json(shape), "application/json")
+        for path, shape in PUBLIC_JSON.items()
+    },
+}
+
+
+class StatusFastPath:
+    """ASGI middleware: a GET for the page or its JSON, while this process's copy is fresh,
+    is answered from memory at once; everything else (and a stale copy) goes on to the app.
+    The answer is the same as the routes give, headers included."""
+
+    def __init__(self, app: Any, cache: StatusPageCache) -> None:
+        self.app = app
+        self.cache = cache
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        fast = FAST.get(scope.get("path", "")) if scope["type"] == "http" else None
+        rendered = self.cache.fresh() if fast and scope["method"] in ("GET", "HEAD") else None
+        if fast is None or rendered is None:
+            await self.app(scope, receive, send)
+            return
+        name, make, media_type = fast
+        match = b""
+        for key, value in scope["headers"]:
+            if key == b"if-none-match":
+                match = value
+        status, headers, body = answer(rendered, name, make, media_type, match.decode("latin-1"))
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        if status == 200:
+            raw += [(b"content-type", media_type.encode()), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send(
+            {"type": "http.response.body", "body": body if scope["method"] == "GET" else b""}
+        )
 
 
 # -- subscriptions ----------------------------------------------------------------------------
