@@ -169,7 +169,8 @@ def test_a_customer_reads_the_page_in_a_browser_without_javascript(
     expect(checkout.get_by_role("img")).to_have_attribute(
         "aria-label", re.compile(r"^Checkout: \d+\.\d\d% uptime over the last 90 days, 1 days")
     )
-    assert checkout.locator("li.bar").count() == 90
+    assert checkout.locator(".bars li").count() == 90
+    expect(checkout.locator(".bars li").last).to_have_class("partial_outage")
     expect(page.get_by_label("Email address")).to_be_visible()
     assert page.locator("script").count() == 0
     if os.environ.get("TOCSIN_UPDATE_SCREENSHOTS"):

@@ -183,7 +183,7 @@ def _component(
         position=row.position,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        uptime=uptime(spans, component=row.slug, at=at, zone=zone),
+        uptime=uptime(spans, component=row.slug, at=at, zone=zone, since=row.created_at),
     )
 
 

@@ -57,6 +57,7 @@ STATUS_WORDS = {
     "in_progress": "In progress",
     "verifying": "Verifying",
     "completed": "Completed",
+    "no_data": "No data",
 }
 
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from tocsin.statuspage.statuses import worst
 
 DAYS = 90
+NO_DATA = "no_data"
 WEIGHT = {"major_outage": 1.0, "partial_outage": 0.3}
 
 
@@ -43,22 +44,33 @@ class Uptime:
 
     @property
     def incident_days(self) -> int:
-        return sum(1 for d in self.days if d.status != "operational")
+        return sum(1 for d in self.days if d.status not in ("operational", NO_DATA))
 
 
 def uptime(
-    spans: Iterable[Span], *, component: str, at: datetime, zone: str, days: int = DAYS
+    spans: Iterable[Span],
+    *,
+    component: str,
+    at: datetime,
+    zone: str,
+    days: int = DAYS,
+    since: datetime | None = None,
 ) -> Uptime:
-    """The last `days` days up to `at` (today included, counted up to `at`)."""
+    """The last `days` days up to `at` (today included, counted up to `at`). Days before
+    `since` (when the component was added) have no data and do not count."""
     tz = ZoneInfo(zone)
     today = at.astimezone(tz).date()
+    first = since.astimezone(tz).date() if since is not None else None
     mine = [s for s in spans if s.component == component]
     bars = []
     total = down = 0.0
     for offset in range(days - 1, -1, -1):
         day = today - timedelta(days=offset)
-        start = datetime.combine(day, time(), tz)
-        end = min(start + timedelta(days=1), at)
+        if first is not None and day < first:
+            bars.append(Day(day, NO_DATA, 0.0))
+            continue
+        start = max(datetime.combine(day, time(), tz), since or at.min.replace(tzinfo=tz))
+        end = min(datetime.combine(day, time(), tz) + timedelta(days=1), at)
         bar = _day(mine, day, start, end, at)
         bars.append(bar)
         total += max((end - start).total_seconds() / 60, 0)
