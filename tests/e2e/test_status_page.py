@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.e2e.conftest import Server, start_server, stop_server
 from tests.e2e.console_helpers import CHROMIUM, CHROMIUM_ARGS, declare, sign_in
-from tests.e2e.receivers import SmtpCatcher
+from tests.e2e.receivers import HttpReceiver, SmtpCatcher
 from tocsin.db import Database
 
 pytestmark = pytest.mark.e2e
@@ -450,3 +450,40 @@ def test_the_communications_lead_publishes_from_the_incident_room(
         re.compile(r"Resolved . Payments work again\.")
     )
     context.close()
+
+
+def test_webhook_subscribers_get_retried_and_a_dead_one_is_shown_to_the_admin(
+    page_server: Server,
+) -> None:
+    admin = Admin(page_server)
+    admin.components()
+    with HttpReceiver() as flaky, HttpReceiver() as gone:
+        flaky.fail(1, status=503)
+        gone.answer(410)
+        for args in ([f"{flaky.url}/hook", "--component", "checkout"], [f"{gone.url}/hook"]):
+            added = page_server.cli("status", "subscribe", *args)
+            assert added.returncode == 0, added.stderr
+            assert "live" in added.stdout
+        incident = admin.incident(INTERNAL_TITLE, "P1", ["pg-checkout-primary"])
+        published = admin.publish(
+            incident, title="Checkout errors", status="investigating", message="Payments fail."
+        )
+        assert published["notified"] == 2
+
+        until(lambda: flaky.delivered, seconds=30)
+        [first, second] = flaky.requests[:2]
+        assert (first.status, second.status) == (503, 200)
+        assert first.idempotency_key == second.idempotency_key
+        payload = second.json()["data"]["statuspage"]
+        assert payload["incident"]["name"] == "Checkout errors"
+        assert payload["incident"]["incident_updates"][0]["body"] == "Payments fail."
+        assert INTERNAL_TITLE not in second.body.decode()
+
+        failures = until(lambda: admin.client.get("/api/v1/status/deliveries/failed").json())
+        [failure] = failures
+        assert failure["address"] != f"{gone.url}/hook"  # masked: a URL can carry a secret
+        assert "410" in failure["error"]
+        listed = page_server.cli("status", "subscribers")
+        assert "410" in listed.stdout
+        shown = page_server.cli("status", "failures")
+        assert "410" in shown.stdout
