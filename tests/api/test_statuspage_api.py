@@ -3,14 +3,16 @@ field, who may do what, and no database query per request while nothing changes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
-from tests.api.conftest import Api
+from tests.api.conftest import Api, make_api
 from tocsin.db import Database
+from tocsin.policy.loader import LoadedPolicy, PolicyError, load_policy_text
 
 
 @pytest.fixture
@@ -150,3 +152,44 @@ def test_a_confirmation_link_changes_nothing_until_it_is_posted(page: Api) -> No
     bogus = page.client.get("/status/subscriptions/not-a-token/confirm")
     assert bogus.status_code == 404
     assert page.client.post("/status/subscriptions/not-a-token/unsubscribe").status_code == 404
+
+
+BRANDED = """
+status_page:
+  name: Harbor & Co
+  url: https://status.harbor.example
+  logo_url: https://harbor.example/logo.svg
+  links: [{title: Support, url: "https://harbor.example/support"}]
+  timezone: America/New_York
+  impact: {P0: major_outage, P1: bogus}
+"""
+
+
+def test_the_page_shows_the_policy_branding_and_a_bad_one_is_refused_at_load(
+    database: Database, default_policy: LoadedPolicy
+) -> None:
+    text = default_policy.text.replace("\nstatus_page:\n", "\nstatus_page_old:\n")
+    text = re.sub(r"\nstatus_page_old:\n(  .*\n)+", "\n", text)
+    with pytest.raises(PolicyError) as refused:
+        load_policy_text(text + BRANDED, source="branded.yaml")
+    assert "status_page.impact.P1" in str(refused.value)
+    assert "major_outage" in str(refused.value)
+
+    branded = load_policy_text(
+        text + BRANDED.replace("P1: bogus", "P1: partial_outage"), source="b"
+    )
+    for api in make_api(database, branded):
+        html = api.client.get("/status").text
+        assert "<title>Current status · Harbor &amp; Co</title>" in html
+        assert 'src="https://harbor.example/logo.svg"' in html
+        assert '<a href="https://harbor.example/support">Support</a>' in html
+        assert "Times are shown in America/New_York" in html
+        page = api.client.get("/api/v2/status.json").json()["page"]
+        assert page == {
+            "id": "default",
+            "name": "Harbor & Co",
+            "url": "https://status.harbor.example",
+            "time_zone": "America/New_York",
+            "updated_at": page["updated_at"],
+        }
+        assert page["updated_at"].endswith(("-05:00", "-04:00"))
