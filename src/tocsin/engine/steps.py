@@ -68,7 +68,7 @@ def default_steps(
     """Clocks first (deadlines and escalation steps, which queue pages), heartbeats (which may
     declare incidents), then the outbox (which sends what the others queued)."""
     steps: list[EngineStep] = [
-        clock_step(public_url, admin_emails, _page_name(loaded)),
+        clock_step(public_url, admin_emails, loaded.policy.status_page_name()),
         HeartbeatStep(loaded),
         outbox_step(public_url, admin_emails),
     ]
@@ -76,7 +76,3 @@ def default_steps(
     if key is not None:  # without a key there is nothing to sign with; verify says so
         steps.append(CheckpointStep(key, witness.configured(), checkpoint_interval()))
     return steps
-
-
-def _page_name(loaded: LoadedPolicy) -> str:
-    return loaded.policy.status_page.name or loaded.policy.title

@@ -28,7 +28,7 @@ PAGE = "status_page"
 
 
 def links(base_url: str, policy: Policy) -> subscribers.Links:
-    return subscribers.Links(base_url, policy.status_page.name or policy.title)
+    return subscribers.Links(base_url, policy.status_page_name())
 
 
 @dataclass(frozen=True)

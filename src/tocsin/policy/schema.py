@@ -703,6 +703,9 @@ class Policy(_Model):
         named = self.status_page.audience
         return named or ("customers" if self.audience("customers") is not None else None)
 
+    def status_page_name(self) -> str:
+        return self.status_page.name or self.title
+
     def calendar(self) -> BusinessCalendar:
         """Business time for this policy's clocks, in its time zone, skipping its holidays."""
         return self.business_calendar

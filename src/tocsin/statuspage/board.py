@@ -80,7 +80,7 @@ def _page(
     stamps = [r.updated_at for r in rows] + [p.updated_at for p in public]
     return PageInfo(
         id=policy.name,
-        name=settings.name or policy.title,
+        name=policy.status_page_name(),
         url=settings.url or f"{base_url}/status",
         time_zone=zone,
         logo_url=settings.logo_url,
