@@ -92,8 +92,9 @@ class StatusPageCache:
         return rendered
 
     def invalidate(self) -> None:
+        """Recheck on the next request (a write here moved the version or the timeline, so the
+        copy is rebuilt then; it is kept meanwhile, to serve if the database goes down)."""
         self._checked = 0.0
-        self._rendered = None
 
     def refresh(self) -> Rendered:
         with self._lock:
