@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from tests.api.conftest import Api, make_api
 from tocsin.db import Database
@@ -193,3 +194,20 @@ def test_the_page_shows_the_policy_branding_and_a_bad_one_is_refused_at_load(
             "updated_at": page["updated_at"],
         }
         assert page["updated_at"].endswith(("-05:00", "-04:00"))
+
+
+def test_during_a_database_outage_readers_get_the_last_copy(
+    page: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = page.client.get("/api/v2/summary.json")
+    cache = page.client.app.state.status_cache  # type: ignore[attr-defined]
+    cache.recheck = 0
+
+    def down() -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(cache.runtime.database, "read_session", down)
+    during = page.client.get("/api/v2/summary.json")
+    assert during.status_code == 200
+    assert during.content == before.content
+    assert page.client.get("/status").status_code == 200
