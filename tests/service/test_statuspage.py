@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import time_machine
 
+from tests.service.test_alert_ingest import count, critical, deliver, make_integration
 from tocsin.alerts.models import Silence
 from tocsin.db import Database
 from tocsin.engine.steps import clock_step, outbox_step
@@ -17,6 +18,7 @@ from tocsin.errors import Conflict, InvalidInput
 from tocsin.flows import incidents as flows
 from tocsin.flows import statuspage as status_flows
 from tocsin.incidents.clocks import all_clocks
+from tocsin.incidents.models import Incident
 from tocsin.incidents.service import Declaration
 from tocsin.notify.channels import DeliveryError, Message
 from tocsin.notify.models import Notification
@@ -197,6 +199,9 @@ def test_maintenance_starts_and_completes_on_time_and_silences_its_services(
     step = clock_step(URL)
     clock.shift(timedelta(hours=1))
     step.run_due(database)
+    integration = make_integration(database, service="checkout")
+    deliver(database, default_policy, integration, [critical("db-1", group="during")])
+    assert count(database, Incident) == 0  # kept, but nobody is paged for it
     board = _board(database, default_policy)
     assert [m.status for m in board.active_maintenance] == ["in_progress"]
     assert _status(database, default_policy)["checkout"] == "under_maintenance"
@@ -210,6 +215,8 @@ def test_maintenance_starts_and_completes_on_time_and_silences_its_services(
         updates = [u.status for u in service.updates_of(session, [row.id])[row.id]]
     assert updates == ["completed", "in_progress", "scheduled"]
     assert _status(database, default_policy)["checkout"] == "operational"
+    deliver(database, default_policy, integration, [critical("db-2", group="after")])
+    assert count(database, Incident) == 1  # the window is over: alerts page again
 
 
 def test_a_subscriber_hears_only_about_their_components_and_a_failure_stays_visible(
