@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import crash, declare, engine, escalation, ingest, paging
+from bench import crash, declare, engine, escalation, ingest, paging, statuspage
 from bench.common import BACKENDS, console, load_average, machine, write_results
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "paging": paging.run,
     "escalation": escalation.run,
     "crash": crash.run,
+    "statuspage": statuspage.run,
 }
 
 

@@ -17,6 +17,13 @@ from tocsin.oncall.models import (
     Team,
 )
 from tocsin.policy.models import PolicySnapshot
+from tocsin.statuspage.models import (
+    Component,
+    PageState,
+    PublicIncident,
+    PublicUpdate,
+    Subscriber,
+)
 
 __all__ = [
     "Alert",
@@ -24,6 +31,7 @@ __all__ = [
     "ApiToken",
     "Checkpoint",
     "Clock",
+    "Component",
     "ContactMethod",
     "ContainmentSwitch",
     "EngineInstance",
@@ -36,13 +44,17 @@ __all__ = [
     "Notification",
     "NotificationRule",
     "OpsgenieRequest",
+    "PageState",
     "Person",
     "PolicySnapshot",
+    "PublicIncident",
+    "PublicUpdate",
     "Schedule",
     "ScheduleOverride",
     "ServerSecret",
     "Service",
     "Silence",
+    "Subscriber",
     "Team",
     "TimelineEvent",
     "UsedAckToken",

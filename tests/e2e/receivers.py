@@ -79,6 +79,14 @@ class SmtpCatcher:
             self.mails.append(_mail(envelope))
         return "250 2.0.0 Message accepted for delivery"
 
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[Mail]:
+        """The first `count` mails, waiting up to `timeout` seconds for them to arrive."""
+        deadline = time.monotonic() + timeout
+        while len(self.mails) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(self.mails) >= count, f"{len(self.mails)} mails arrived, wanted {count}"
+        return self.mails[:count]
+
     def start(self) -> SmtpCatcher:
         self._controller.start()
         return self

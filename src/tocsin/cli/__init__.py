@@ -15,6 +15,7 @@ from tocsin.cli import (
     oncall,
     policy,
     secrets,
+    status,
 )
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(alerts.silence_app, name="silence")
 app.add_typer(oncall.app, name="oncall")
 app.add_typer(importers.app, name="import")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(status.app, name="status")
 admin.register(app)
 evidence.register(app)
 

@@ -27,6 +27,8 @@ from tocsin.notify.channels import deliver as deliver_any
 from tocsin.oncall import clock_handlers
 from tocsin.oncall.directory import OnCallDirectory
 from tocsin.policy.loader import LoadedPolicy
+from tocsin.statuspage import maintenance
+from tocsin.statuspage.subscribers import Links
 
 LOCAL_URL = "http://127.0.0.1:8080"
 
@@ -35,7 +37,7 @@ def sending(public_url: str, admin_emails: tuple[str, ...] = ()) -> Sending:
     return Sending(public_url, OnCallDirectory(), admin_emails)
 
 
-def clock_kinds(send: Sending) -> ClockRegistry:
+def clock_kinds(send: Sending, page_name: str = "Status") -> ClockRegistry:
     """Every clock kind's handler, registered by the domain that owns it."""
     registry = ClockRegistry()
     clock_registry.register(registry, notices=comms_handlers.Notices(send))
@@ -49,11 +51,14 @@ def clock_kinds(send: Sending) -> ClockRegistry:
     evidence_handlers.register(
         registry, notices=comms_handlers.Notices(send), new_alerts=grouping.seen_since
     )
+    maintenance.register(registry, links=Links(send.base_url, page_name))
     return registry
 
 
-def clock_step(public_url: str = LOCAL_URL, admin_emails: tuple[str, ...] = ()) -> ClockStep:
-    return ClockStep(clock_kinds(sending(public_url, admin_emails)))
+def clock_step(
+    public_url: str = LOCAL_URL, admin_emails: tuple[str, ...] = (), page_name: str = "Status"
+) -> ClockStep:
+    return ClockStep(clock_kinds(sending(public_url, admin_emails), page_name))
 
 
 def outbox_step(
@@ -68,7 +73,7 @@ def default_steps(
     """Clocks first (deadlines and escalation steps, which queue pages), heartbeats (which may
     declare incidents), then the outbox (which sends what the others queued)."""
     steps: list[EngineStep] = [
-        clock_step(public_url, admin_emails),
+        clock_step(public_url, admin_emails, loaded.policy.status_page_name()),
         HeartbeatStep(loaded),
         outbox_step(public_url, admin_emails),
         RetentionStep(),

@@ -37,6 +37,7 @@ from pydantic import (
 
 from tocsin.policy.durations import BusinessCalendar, Duration, parse_duration
 from tocsin.policy.routing import Routing
+from tocsin.policy.status_page import StatusPageSettings
 from tocsin.policy.templates import problems as template_problems
 from tocsin.policy.templates import variables_used
 
@@ -639,6 +640,7 @@ class Policy(_Model):
     regulatory: list[Regulatory] = []
     routing: Routing = Field(default_factory=Routing)
     drills: list[Drill] = []
+    status_page: StatusPageSettings = StatusPageSettings()
     training: list[Training] = []
     on_call: OnCall = OnCall()
     tools: list[Tool] = []
@@ -743,6 +745,14 @@ class Policy(_Model):
         known = [item.id for item in self.post_incident.action_item_classes]
         raise UnknownActionItemClass(class_id, known)
 
+    def status_page_audience(self) -> str | None:
+        """The audience the status page speaks for: named, else `customers` if defined."""
+        named = self.status_page.audience
+        return named or ("customers" if self.audience("customers") is not None else None)
+
+    def status_page_name(self) -> str:
+        return self.status_page.name or self.title
+
     def calendar(self) -> BusinessCalendar:
         """Business time for this policy's clocks, in its time zone, skipping its holidays."""
         return self.business_calendar
@@ -775,6 +785,7 @@ def _problems(policy: Policy) -> Problems:
     yield from _after_incident_problems(policy)
     yield from _routing_problems(policy)
     yield from _evidence_problems(policy)
+    yield from _status_page_problems(policy)
 
 
 def _evidence_problems(policy: Policy) -> Problems:
@@ -799,6 +810,16 @@ def _routing_problems(policy: Policy) -> Problems:
         if rule.severity is not None and rule.severity not in known:
             loc: Loc = ("routing", "rules", index, "severity")
             yield loc, f"unknown severity {rule.severity!r}; this policy has {', '.join(known)}"
+
+
+def _status_page_problems(policy: Policy) -> Problems:
+    page = policy.status_page
+    audiences = [audience.id for audience in policy.audiences]
+    if page.audience is not None:
+        yield from _references(("status_page", "audience"), [page.audience], audiences, "audience")
+    yield from _mapping_keys(
+        ("status_page", "impact"), page.impact, policy.severity_ids(), "severity"
+    )
 
 
 def _plain(text: str) -> str:

@@ -33,11 +33,16 @@ from tocsin.web.api.oncall import router as oncall_router
 from tocsin.web.api.opsgenie import router as opsgenie_router
 from tocsin.web.api.policy import router as policy_router
 from tocsin.web.api.silences import router as silences_router
+from tocsin.web.api.statuspage import publishing as status_publishing
+from tocsin.web.api.statuspage import router as status_router
 from tocsin.web.console import router as console_router
 from tocsin.web.deps import Runtime
 from tocsin.web.guards import BodyGuard, ServerErrors
 from tocsin.web.headers import SecurityHeaders, redact_access_log
 from tocsin.web.limits import BodySizeLimit, MiB
+from tocsin.web.status_page import StatusFastPath, StatusPageCache
+from tocsin.web.status_page import api as status_json
+from tocsin.web.status_page import router as status_page
 
 STATIC_DIR = Path(__file__).parent / "static"
 _EVIDENCE_UPLOAD = re.compile(r"^/(api/v1|console)/incidents/[^/]+/evidence$")
@@ -68,6 +73,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     errors.install(app)
     # Intake first: routes are tried in order, and in a storm nearly every request is intake.
     app.include_router(intake)
+    # Then the public status page, which takes the storm's readers.
+    app.include_router(status_page)
+    app.include_router(status_json)
+    app.state.status_cache = cache = StatusPageCache(runtime)
     app.include_router(incidents_router)
     app.include_router(communications_router)
     app.include_router(evidence_router)
@@ -77,6 +86,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(alerts_router)
     app.include_router(changes_router)
     app.include_router(silences_router)
+    app.include_router(status_router)
+    app.include_router(status_publishing)
     app.include_router(oncall_router)
     app.include_router(calendar_feeds)
     app.include_router(ack_router)
@@ -92,6 +103,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(ServerErrors)
     app.add_middleware(BodyGuard)
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for)
+    # The status page's readers, from memory while nothing has changed.
+    app.add_middleware(StatusFastPath, cache=cache)
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, a 413 and a 500 too
     return app
 

@@ -92,6 +92,11 @@ def build_email(message: Message, sender: str) -> EmailMessage:
     email["Message-ID"] = message_id(message.idempotency_key)
     email["X-Tocsin-Idempotency-Key"] = message.idempotency_key
     email["Auto-Submitted"] = "auto-generated"
+    unsubscribe = message.data.get("list_unsubscribe")
+    if isinstance(unsubscribe, str) and unsubscribe.startswith(("https://", "http://")):
+        # RFC 8058: mail clients offer a one-click unsubscribe that POSTs to this URL.
+        email["List-Unsubscribe"] = f"<{unsubscribe}>"
+        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email.set_content(message.body)
     return email
 

@@ -15,7 +15,7 @@ from tocsin.notify import channels
 from tocsin.notify.models import Notification
 from tocsin.timesource import now
 
-PURPOSES = ("page", "notify", "update")
+PURPOSES = ("page", "notify", "update", "status")
 KEY_LENGTH = 300
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tocsin.web.console import evidence, incident_room, incidents, policy, session
+from tocsin.web.console import evidence, incident_room, incidents, policy, session, status
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 router.include_router(session.router)
@@ -22,5 +22,6 @@ router.include_router(incidents.router)
 router.include_router(evidence.router)
 router.include_router(incident_room.router)
 router.include_router(policy.router)
+router.include_router(status.router)
 
 __all__ = ["router"]

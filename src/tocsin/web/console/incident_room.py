@@ -23,6 +23,7 @@ from tocsin.evidence import locker, switches
 from tocsin.evidence.schemas import EvidenceList, EvidenceOut, HoldOut, SwitchIn, SwitchOut
 from tocsin.flows import communications
 from tocsin.flows import incidents as incident_flows
+from tocsin.flows import statuspage as status_flows
 from tocsin.incidents import clocks as clock_service
 from tocsin.incidents import service, timeline
 from tocsin.incidents.schemas import (
@@ -39,6 +40,10 @@ from tocsin.incidents.schemas import (
 from tocsin.oncall.page_failures import page_failures
 from tocsin.policy.clock_kinds import fires, kind_of
 from tocsin.policy.schema import Policy
+from tocsin.statuspage import service as status_service
+from tocsin.statuspage.models import PublicIncident
+from tocsin.statuspage.schemas import PublishIn
+from tocsin.statuspage.statuses import INCIDENT_STATUSES
 from tocsin.web.console.flash import Flash, with_flash
 from tocsin.web.console.incidents import severity_rank
 from tocsin.web.console.pages import (
@@ -67,6 +72,9 @@ class IncidentView:
     completable: list[ClockOut]
     switches: list[SwitchOut]
     evidence: EvidenceList
+
+    public: PublicIncident | None = None
+    public_statuses: tuple[str, ...] = INCIDENT_STATUSES
 
     @property
     def switches_on(self) -> list[SwitchOut]:
@@ -108,6 +116,7 @@ def _incident_view(session: Session, incident_id: str) -> IncidentView:
             SwitchOut.of(incident.id, d, row) for d, row in switches.states(session, incident.id)
         ],
         evidence=_evidence(session, incident.id),
+        public=status_service.of_incident(session, incident.id),
     )
 
 
@@ -198,6 +207,28 @@ def _publish_update(
     return "Update published; the next update clock starts now."
 
 
+def _publish_on_status_page(
+    session: Session, incident_id: str, form: Form, actor: str, sending: Sending
+) -> str:
+    body = PublishIn(
+        title=form.optional("title"), status=form.get("status"), message=form.get("message")
+    )
+    policy = service.policy_of(session, service.get(session, incident_id)).policy
+    done = status_flows.publish(
+        session,
+        incident_id=incident_id,
+        title=body.title,
+        status=body.status,
+        message=body.message,
+        actor=actor,
+        links=status_flows.links(sending.base_url, policy),
+    )
+    return (
+        f"On the status page: {done.row.name} ({body.status}); "
+        f"{done.notified} subscriber message(s) queued."
+    )
+
+
 def _set_flag(session: Session, incident_id: str, form: Form, actor: str, sending: Sending) -> str:
     flag = form.get("flag").strip()
     if not flag:
@@ -254,6 +285,7 @@ ACTIONS: dict[str, tuple[str, Action]] = {
     "roles": ("Assign role", _assign_role),
     "notes": ("Add note", _add_note),
     "updates": ("Publish update", _publish_update),
+    "status-page": ("Publish on the status page", _publish_on_status_page),
     "flags": ("Set flag", _set_flag),
     "complete": ("Complete clock", _complete_clock),
     "switch": ("Flip switch", _flip_switch),
@@ -285,5 +317,6 @@ def incident_action(
     if action not in ACTIONS:
         return _missing(request, who, f"There is no console action {action!r}.")
     flash = _run(runtime, incident_id, action, form, who.name)
+    request.app.state.status_cache.invalidate()  # the page may show this incident
     response = RedirectResponse(f"/console/incidents/{incident_id}", status_code=303)
     return with_flash(response, flash)
