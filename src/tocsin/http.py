@@ -70,10 +70,14 @@ def request(
     url: str,
     *,
     json: Any = None,
+    content: bytes | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Reply:
-    """Send one request; return the answer whatever its status, or raise OutboundError."""
+    """Send one request; return the answer whatever its status, or raise OutboundError.
+
+    `content` is sent as the body byte for byte (a signed body must arrive as it was signed);
+    `json` is serialised by httpx."""
     _check_url(url)
     client = httpx.Client(
         verify=_tls_context(),
@@ -84,7 +88,9 @@ def request(
     )
     with client:
         try:
-            outgoing = client.build_request(method, url, json=json, headers=headers)
+            outgoing = client.build_request(
+                method, url, json=json, content=content, headers=headers
+            )
             response = client.send(outgoing, stream=True)
             try:
                 body = _read_bounded(response, time.monotonic() + timeout)
@@ -110,6 +116,25 @@ def post_json(
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Reply:
     return request("POST", url, json=payload, headers=headers, timeout=timeout)
+
+
+def post_bytes(
+    url: str,
+    body: bytes,
+    *,
+    headers: dict[str, str],
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> Reply:
+    return request("POST", url, content=body, headers=headers, timeout=timeout)
+
+
+def check_url(url: str) -> str | None:
+    """Why `url` cannot be sent to (a sentence), or None if it can."""
+    try:
+        _check_url(url)
+    except OutboundError as exc:
+        return exc.message
+    return None
 
 
 def _check_url(url: str) -> None:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from tocsin.cli import admin, alerts, comms, evidence, importers, incident, oncall, policy
+from tocsin.cli import (
+    admin,
+    alerts,
+    comms,
+    evidence,
+    importers,
+    incident,
+    notify,
+    oncall,
+    policy,
+)
 
 app = typer.Typer(
     name="tocsin",
@@ -20,6 +30,7 @@ app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(alerts.silence_app, name="silence")
 app.add_typer(oncall.app, name="oncall")
 app.add_typer(importers.app, name="import")
+app.add_typer(notify.app, name="notify")
 admin.register(app)
 evidence.register(app)
 

@@ -21,6 +21,7 @@ from tocsin.web import errors
 from tocsin.web.api.ack import router as ack_router
 from tocsin.web.api.alerts import INGEST_LIMIT, intake
 from tocsin.web.api.alerts import router as alerts_router
+from tocsin.web.api.channels import router as channels_router
 from tocsin.web.api.communications import router as communications_router
 from tocsin.web.api.incidents import router as incidents_router
 from tocsin.web.api.integrations import router as integrations_router
@@ -61,6 +62,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(intake)
     app.include_router(incidents_router)
     app.include_router(communications_router)
+    app.include_router(channels_router)
     app.include_router(policy_router)
     app.include_router(integrations_router)
     app.include_router(alerts_router)
