@@ -220,8 +220,7 @@ def _invalid(kind: str, model: type[Any], exc: ValidationError) -> InvalidInput:
     message = f"the {kind} channel's settings are not valid: " + "; ".join(
         f"{where}: {what}" for where, what in problems
     )
-    allowed = sorted(info.alias or n for n, info in model.model_fields.items())
-    return InvalidInput(message, field=first, allowed=allowed)
+    return InvalidInput(message, field=first, problems=problems)
 
 
 def _problem(model: type[Any], error: dict[str, Any]) -> tuple[str, str]:
