@@ -159,3 +159,35 @@ def test_a_removed_channel_is_gone(api: Api) -> None:
     removed = api.client.delete("/api/v1/channels/legal", headers=api.headers("admin"))
     assert removed.status_code == 204
     assert api.get("/api/v1/channels/legal").status_code == 404
+
+
+# -- the console page ---------------------------------------------------------------------------
+
+
+def console(api: Api, role: str = "admin") -> None:
+    api.client.cookies.set("tocsin_token", api.tokens[role], path="/console")
+
+
+def test_the_console_lists_channels_masked_and_what_the_policy_lacks(proofkit_api: Api) -> None:
+    add(proofkit_api, {**LEGAL, "name": "legal"})
+    console(proofkit_api, "viewer")
+    page = proofkit_api.client.get("/console/channels")
+    assert page.status_code == 200
+    assert "legal@example.com" in page.text and "********" in page.text
+    assert PASSWORD not in page.text
+    assert "tocsin notify channel add customers KIND" in page.text
+    assert "Send a test" not in page.text, "only admins send tests"
+
+
+def test_an_admin_sends_a_test_from_the_console(api: Api, database: Database) -> None:
+    add(api)
+    console(api, "admin")
+    origin = {"Origin": "http://testserver"}
+    sent = api.client.post("/console/channels/legal/test", headers=origin, follow_redirects=False)
+    assert sent.status_code == 303 and sent.headers["location"] == "/console/channels"
+    with database.read_session() as session:
+        rows = session.scalars(select(Notification).where(Notification.address == "channel:legal"))
+        assert len(list(rows)) == 1
+    console(api, "responder")
+    refused = api.client.post("/console/channels/legal/test", headers=origin)
+    assert refused.status_code == 403

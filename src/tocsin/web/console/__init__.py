@@ -2,14 +2,15 @@
 
 One module per concern: `session` (sign-in, and who may POST), `flash` (the message after a
 redirect), `pages` (templates, rendering and forms), and one per page family: `incidents`
-(the list and declaring), `incident_room` (one incident and its actions) and `policy`.
+(the list and declaring), `incident_room` (one incident and its actions), `policy` and
+`channels` (the named notification channels).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tocsin.web.console import incident_room, incidents, policy, session
+from tocsin.web.console import channels, incident_room, incidents, policy, session
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 router.include_router(session.router)
@@ -19,5 +20,6 @@ router.add_api_route("", incidents.incidents_page, methods=["GET"])
 router.include_router(incidents.router)
 router.include_router(incident_room.router)
 router.include_router(policy.router)
+router.include_router(channels.router)
 
 __all__ = ["router"]
