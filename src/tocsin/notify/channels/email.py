@@ -128,7 +128,7 @@ class Config(ChannelConfig):
             return None
         try:
             ssl.create_default_context(cadata=value)
-        except (ssl.SSLError, ValueError) as exc:
+        except (ssl.SSLError, ValueError, TypeError) as exc:
             raise ValueError(
                 f"must be a PEM certificate (-----BEGIN CERTIFICATE-----): {exc}"
             ) from None
