@@ -174,11 +174,12 @@ def test_rastup_sev4_asap_resolve_is_never_an_instant_breach(room: Room) -> None
     assert room.due(incident_id, "resolve") == FRIDAY_10 + timedelta(hours=1)  # SEV3's hour
 
 
+@pytest.mark.parametrize("severity", ["P2", "P3"])
 def test_proofkits_business_hours_notice_in_business_hours_is_sent_not_breached(
-    monday: Room,
+    monday: Room, severity: str
 ) -> None:
-    incident_id = monday.declare(load_policy("proofkit"), "P2")
-    assert monday.clocks_of(incident_id)["comms_open:P2:business_hours"] == "fired"
+    incident_id = monday.declare(load_policy("proofkit"), severity)
+    assert monday.clocks_of(incident_id)[f"comms_open:{severity}:business_hours"] == "fired"
     assert monday.inbox.to("tech@proofkit.com"), "the technical lead's standing contact"
     monday.move(minutes=10)
     assert monday.events(incident_id, "clock_breached") == []
@@ -405,9 +406,10 @@ def test_without_a_bridge_link_no_bridge_line_is_sent(monday: Room) -> None:
 # -- paging ------------------------------------------------------------------------------------
 
 
-def test_the_on_call_is_paged_once_across_two_ladders(monday: Room) -> None:
+@pytest.mark.parametrize("policy", ["harborlist", "default"])
+def test_the_on_call_is_paged_once_across_two_ladders(monday: Room, policy: str) -> None:
     monday.apply_oncall()
-    incident_id = monday.declare(load_policy("harborlist"), "P0", services=["checkout"])
+    incident_id = monday.declare(load_policy(policy), "P0", services=["checkout"])
     pages = [m for m in monday.inbox.messages if m.purpose == "page"]
     assert {m.data["person"] for m in pages} == {"bob"}
     assert len({m.data["ack_url"] for m in pages}) == 1, "one acknowledge link"
