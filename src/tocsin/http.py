@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import ssl
 import time
 from dataclasses import dataclass
@@ -22,6 +23,12 @@ USER_AGENT = f"Tocsin/{__version__}"
 DEFAULT_TIMEOUT_S = 10.0
 MAX_REDIRECTS = 3
 MAX_BODY_BYTES = 64 * 1024
+
+
+# httpx logs every request's full URL at INFO, and URLs carry secrets (a webhook's token, a
+# Teams workflow's signature): Tocsin's log gets its own sentences, which name the host only.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 class OutboundError(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import httpx
 import pytest
 
 from tests.certificates import Certificate, self_signed
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import BIN, Server, start_server, stop_server
 from tests.e2e.receivers import HttpReceiver, Received, SmtpCatcher
 from tocsin.db import Database
 
@@ -267,3 +268,48 @@ def test_rastups_exec_sms_list_reaches_its_named_channel(
     assert to_channel["status"] == "sent"
     shown = json.loads(cli.ok("incident", "show", incident["id"], "--json"))
     assert not any("exec-sms" in p for u in shown["unreached"] for p in u["problems"])
+
+
+@pytest.fixture
+def web_only(database: Database, tmp_path: Path) -> Iterator[Server]:
+    running = start_server(database.url, tmp_path, engine=False)
+    yield running
+    stop_server(running)
+
+
+def test_a_separate_engine_logs_no_url_a_secret_rides_in(
+    web_only: Server, receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    """`tocsin engine` logs at INFO; the HTTP client's own request lines would name the URL."""
+    cli = Cli(web_only)
+    hook = f"{receiver.url}/hook?token=engine-hook-token-5"
+    cli.ok(
+        "notify",
+        "channel",
+        "add",
+        "hooks",
+        "webhook",
+        "--set",
+        f"url={hook}",
+        "--set",
+        f"secret={SECRET}",
+    )
+    workflow = f"{receiver.url}/workflows/1/invoke?sig=engine-wf-signature-6"
+    cli.ok("notify", "channel", "add", "room", "teams", "--set", f"url={workflow}")
+    engine = subprocess.Popen(
+        [str(BIN / "tocsin"), "engine"],
+        env=web_only.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        cli.ok("notify", "test", "hooks")
+        cli.ok("notify", "test", "room")
+    finally:
+        engine.terminate()
+        output, _ = engine.communicate(timeout=30)
+    assert len(receiver.delivered) == 2
+    assert "Tocsin engine running" in output
+    for secret in ("engine-hook-token-5", "engine-wf-signature-6", SECRET):
+        assert secret not in output
