@@ -11,12 +11,19 @@ class TocsinError(Exception):
     code = "error"
 
     def __init__(
-        self, message: str, *, field: str | None = None, allowed: Sequence[str] | None = None
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        allowed: Sequence[str] | None = None,
+        problems: Sequence[tuple[str, str]] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.allowed = list(allowed) if allowed is not None else None
+        # Several fields at fault at once: (field, what is wrong with it) each.
+        self.problems = list(problems)
 
 
 class InvalidInput(TocsinError):

@@ -46,6 +46,12 @@ MAX_REDIRECTS = 3
 MAX_BODY_BYTES = 64 * 1024
 
 
+# httpx logs every request's full URL at INFO, and URLs carry secrets (a webhook's token, a
+# Teams workflow's signature): Tocsin's log gets its own sentences, which name the host only.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+
 class OutboundError(Exception):
     """The request got no HTTP answer. `permanent` when retrying cannot help (a bad URL)."""
 
@@ -97,7 +103,9 @@ def request(
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Reply:
     """Send one request; return the answer whatever its status, or raise OutboundError.
-    `content` sends exact bytes (a signed body), `json` serialises a value."""
+
+    `content` is sent as the body byte for byte (a signed body must arrive as it was signed);
+    `json` is serialised by httpx."""
     _check_url(url)
     client = shared_client()
     try:
@@ -228,6 +236,25 @@ def post_json(
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Reply:
     return request("POST", url, json=payload, headers=headers, timeout=timeout)
+
+
+def post_bytes(
+    url: str,
+    body: bytes,
+    *,
+    headers: dict[str, str],
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> Reply:
+    return request("POST", url, content=body, headers=headers, timeout=timeout)
+
+
+def check_url(url: str) -> str | None:
+    """Why `url` cannot be sent to (a sentence), or None if it can."""
+    try:
+        _check_url(url)
+    except OutboundError as exc:
+        return exc.message
+    return None
 
 
 def _check_url(url: str) -> None:

@@ -5,7 +5,7 @@ from tocsin.auth.models import ApiToken, User
 from tocsin.engine.models import EngineInstance
 from tocsin.evidence.models import Checkpoint, ContainmentSwitch, EvidenceItem, LegalHold
 from tocsin.incidents.models import Clock, Incident, IncidentCounter, TimelineEvent
-from tocsin.notify.models import Notification, ServerSecret, UsedAckToken
+from tocsin.notify.models import NamedChannel, Notification, ServerSecret, UsedAckToken
 from tocsin.oncall.models import (
     ContactMethod,
     EscalationPolicy,
@@ -41,6 +41,7 @@ __all__ = [
     "IncidentCounter",
     "Integration",
     "LegalHold",
+    "NamedChannel",
     "Notification",
     "NotificationRule",
     "OpsgenieRequest",

@@ -8,12 +8,16 @@
         hooks.delivered[0].idempotency_key
 
 Both bind 127.0.0.1 on a free port and record everything they are sent, including requests
-they refused, so a test can count attempts as well as deliveries.
+they refused, so a test can count attempts as well as deliveries. The SMTP server can speak
+TLS with a test certificate: `SmtpCatcher(tls=cert)` offers STARTTLS and requires it,
+`SmtpCatcher(tls=cert, implicit=True)` speaks TLS from the first byte, and `login=(user,
+password)` requires that login (over TLS only).
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -25,8 +29,9 @@ from types import TracebackType
 from typing import Any, cast
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from tests.certificates import Certificate
 from tests.e2e.conftest import free_port
 
 # -- SMTP ---------------------------------------------------------------------------------------
@@ -37,6 +42,8 @@ class Mail:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    tls: bool = False  # the session was encrypted (STARTTLS or TLS from the first byte)
+    login: str | None = None  # who logged in, if anyone
 
     def __getitem__(self, header: str) -> str | None:
         value = self.message[header]
@@ -51,17 +58,38 @@ class Mail:
 class SmtpCatcher:
     """An aiosmtpd server that keeps every accepted mail and refuses when told to."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        tls: Certificate | None = None,
+        implicit: bool = False,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.mails: list[Mail] = []
         self.refused: list[str] = []
+        self.logins: list[tuple[str, bool]] = []  # (user, accepted) for every AUTH attempt
         self._replies: list[str] = []
         self._lock = threading.Lock()
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._login = login
+        options = _tls_options(tls, implicit, login)
+        if login:
+            options["authenticator"] = self._authenticate
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
 
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        user = data.login.decode()
+        accepted = (user, data.password.decode()) == self._login
+        with self._lock:
+            self.logins.append((user, accepted))
+        return AuthResult(success=accepted, handled=False, auth_data=user if accepted else None)
 
     def reject(self, *replies: str) -> None:
         """Answer the next DATA commands with these replies, e.g. '550 5.1.1 no such user'."""
@@ -76,7 +104,7 @@ class SmtpCatcher:
                 reply = self._replies.pop(0)
                 self.refused.append(reply)
                 return reply
-            self.mails.append(_mail(envelope))
+            self.mails.append(_mail(envelope, session, server))
         return "250 2.0.0 Message accepted for delivery"
 
     def wait_for(self, count: int, timeout: float = 15.0) -> list[Mail]:
@@ -106,11 +134,31 @@ class SmtpCatcher:
         self.stop()
 
 
-def _mail(envelope: Envelope) -> Mail:
+def _mail(envelope: Envelope, session: Session, server: SMTP) -> Mail:
     content = envelope.content
     raw = content if isinstance(content, bytes) else str(content).encode()
     message = message_from_bytes(raw, policy=policy.default)
-    return Mail(str(envelope.mail_from), [str(r) for r in envelope.rcpt_tos], message)
+    login = session.auth_data if session.authenticated else None
+    return Mail(
+        str(envelope.mail_from),
+        [str(r) for r in envelope.rcpt_tos],
+        message,
+        tls=server.transport.get_extra_info("ssl_object") is not None,
+        login=None if login is None else str(login),
+    )
+
+
+def _tls_options(
+    certificate: Certificate | None, implicit: bool, login: tuple[str, str] | None
+) -> dict[str, Any]:
+    options: dict[str, Any] = {"auth_require_tls": True, "auth_required": bool(login)}
+    if certificate is None:
+        return options
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate.cert, certificate.key)
+    if implicit:
+        return {**options, "ssl_context": context}
+    return {**options, "tls_context": context, "require_starttls": True}
 
 
 # -- HTTP ---------------------------------------------------------------------------------------

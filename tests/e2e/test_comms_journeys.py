@@ -14,13 +14,16 @@ from typing import Any
 import pytest
 import time_machine
 
-from tests.e2e.receivers import Mail, SmtpCatcher
+from tests.e2e.receivers import HttpReceiver, Mail, SmtpCatcher
 from tests.e2e.slack import TOKEN, SlackStandIn
+from tests.e2e.test_named_channels import signed_by
+from tocsin.comms import records
 from tocsin.db import Database
 from tocsin.engine.steps import clock_step, outbox_step, sending
 from tocsin.flows import communications
 from tocsin.flows import incidents as flows
 from tocsin.incidents.service import Declaration
+from tocsin.notify import named_channels
 from tocsin.oncall import service as oncall
 from tocsin.oncall.config import OnCallConfig
 from tocsin.policy.loader import LoadedPolicy, load_policy, load_yaml_model
@@ -124,6 +127,12 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackStandIn]:
 
 
 @pytest.fixture
+def receiver() -> Iterator[HttpReceiver]:
+    with HttpReceiver() as running:
+        yield running
+
+
+@pytest.fixture
 def desk(database: Database, smtp: SmtpCatcher, slack: SlackStandIn) -> Iterator[Desk]:
     with time_machine.travel(FRIDAY_10, tick=False) as clock:
         yield Desk(database, clock, smtp)
@@ -165,6 +174,68 @@ def test_proofkit_p0_tree_reaches_each_audience_on_time_once(desk: Desk) -> None
     for address in ("tech@proofkit.com", "cs@proofkit.com", "legal@proofkit.com"):
         told = [s for s in desk.subjects(address) if not s.startswith(("Missed", "Due"))]
         assert len(told) == 1, f"{address} was told {told}"
+
+
+def test_proofkit_p0_reminders_breaches_and_customers_through_their_channel(
+    desk: Desk, receiver: HttpReceiver
+) -> None:
+    """The commander (ProofKit's standing contact, tom@) is warned before each deadline and
+    told when it is missed, once each; the customers are a named channel (a signed webhook to
+    the customer-mail service), sent the customer notification when the prompt is answered."""
+    secret = "customers-signing-secret-7"
+    with desk.database.write_session() as session:
+        named_channels.add(
+            session,
+            name="customers",
+            kind="webhook",
+            config={"url": f"{receiver.url}/customer-mail", "secret": secret},
+            actor="admin",
+        )
+    incident_id = desk.declare(load_policy("proofkit"), "P0", type=None)
+    ack = "Acknowledge within 15 minutes"
+    desk.move(12)
+    assert desk.subjects("tom@proofkit.com")[-1] == f"Due in 3 min: {ack} ({incident_id})"
+    desk.move(3)
+    assert f"Missed: {ack} ({incident_id})" in desk.subjects("tom@proofkit.com")
+    desk.move(15)
+    assert desk.subjects("tom@proofkit.com")[-1].startswith("Send now: External Communications")
+    assert not receiver.requests, "a prompt stage waits for a person"
+
+    with desk.database.write_session() as session:
+        communications.send_stage(
+            session,
+            incident_id=incident_id,
+            stage_id="external",
+            actor="tom",
+            sending=desk.sending,
+            fields={"impact": "Validations fail for EU customers."},
+        )
+    desk.run()
+    (request,) = receiver.requests
+    assert request.path == "/customer-mail" and signed_by(request, secret)
+    sent = request.json()
+    assert sent["subject"] == "ProofKit service incident: Checkout errors"
+    assert "Validations fail for EU customers." in sent["body"]
+    with desk.database.read_session() as session:
+        external = [
+            (c.kind, c.recipient, c.channel, c.status)
+            for c in records.communications(session, incident_id)
+            if c.stage == "external"
+        ]
+    assert external == [
+        ("prompt", "tom@proofkit.com", "email", "sent"),
+        ("stage", "customers", "webhook", "sent"),
+    ]
+
+    desk.move(18)  # 10:48
+    resolve = "Resolve within 1 hour"
+    assert desk.subjects("tom@proofkit.com")[-1] == f"Due in 12 min: {resolve} ({incident_id})"
+    desk.move(12)  # 11:00
+    tom = desk.subjects("tom@proofkit.com")
+    for notice in (f"Due in 3 min: {ack}", f"Missed: {ack}", f"Due in 12 min: {resolve}"):
+        assert tom.count(f"{notice} ({incident_id})") == 1, notice
+    assert tom.count(f"Missed: {resolve} ({incident_id})") == 1
+    assert not any("External Communications" in s and "Missed" in s for s in tom), "it was sent"
 
 
 def test_rastup_sev3_war_room_prompt_and_reminders(desk: Desk, slack: SlackStandIn) -> None:

@@ -27,7 +27,7 @@ from tocsin.incidents.service import Declaration
 from tocsin.notify.channels import DeliveryError, Message
 from tocsin.oncall import service as oncall
 from tocsin.oncall.config import OnCallConfig
-from tocsin.policy.loader import LoadedPolicy, load_policy, load_yaml_model
+from tocsin.policy.loader import LoadedPolicy, load_policy, load_policy_text, load_yaml_model
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "oncall.yaml"
 URL = "http://tocsin.test"
@@ -174,11 +174,12 @@ def test_rastup_sev4_asap_resolve_is_never_an_instant_breach(room: Room) -> None
     assert room.due(incident_id, "resolve") == FRIDAY_10 + timedelta(hours=1)  # SEV3's hour
 
 
+@pytest.mark.parametrize("severity", ["P2", "P3"])
 def test_proofkits_business_hours_notice_in_business_hours_is_sent_not_breached(
-    monday: Room,
+    monday: Room, severity: str
 ) -> None:
-    incident_id = monday.declare(load_policy("proofkit"), "P2")
-    assert monday.clocks_of(incident_id)["comms_open:P2:business_hours"] == "fired"
+    incident_id = monday.declare(load_policy("proofkit"), severity)
+    assert monday.clocks_of(incident_id)[f"comms_open:{severity}:business_hours"] == "fired"
     assert monday.inbox.to("tech@proofkit.com"), "the technical lead's standing contact"
     monday.move(minutes=10)
     assert monday.events(incident_id, "clock_breached") == []
@@ -365,12 +366,50 @@ def test_a_published_update_uses_the_policys_template(room: Room) -> None:
     assert "Next Steps: Watch error rates" in update.body
 
 
+def harborlist_with_a_bridge() -> LoadedPolicy:
+    """HarborList, its conference bridge given a link (the runbook names the bridge only)."""
+    text = load_policy("harborlist").text
+    bridge = "{id: bridge, name: Conference bridge, kind: voice, purpose: Voice coordination}"
+    assert bridge in text
+    linked = bridge.replace("}", ", address: 'https://meet.example.com/harborlist-bridge'}")
+    return load_policy_text(text.replace(bridge, linked), source="harborlist-with-bridge")
+
+
+def test_the_conference_bridge_is_in_every_page_and_update(monday: Room) -> None:
+    monday.apply_oncall()
+    incident_id = monday.declare(harborlist_with_a_bridge(), "P0", services=["checkout"])
+    pages = [m for m in monday.inbox.messages if m.purpose == "page"]
+    assert pages and all(
+        "Bridge: https://meet.example.com/harborlist-bridge" in m.body for m in pages
+    )
+    monday.assign(incident_id, "commander", "carol")
+    with monday.database.write_session() as session:
+        communications.publish_update(
+            session,
+            incident_id=incident_id,
+            message="Rolled back the deploy",
+            actor="cl",
+            sending=monday.sending,
+            audience=["commander"],
+        )
+    monday.run()
+    (update,) = [m for m in monday.inbox.to("carol@example.com") if "UPDATE" in m.subject]
+    assert update.body.rstrip().endswith("Bridge: https://meet.example.com/harborlist-bridge")
+
+
+def test_without_a_bridge_link_no_bridge_line_is_sent(monday: Room) -> None:
+    monday.apply_oncall()
+    monday.declare(load_policy("harborlist"), "P0", services=["checkout"])
+    assert not any("Bridge:" in m.body for m in monday.inbox.messages)
+
+
 # -- paging ------------------------------------------------------------------------------------
 
 
-def test_the_on_call_is_paged_once_across_two_ladders(monday: Room) -> None:
+@pytest.mark.parametrize("policy", ["harborlist", "default"])
+def test_the_on_call_is_paged_once_across_two_ladders(monday: Room, policy: str) -> None:
     monday.apply_oncall()
-    incident_id = monday.declare(load_policy("harborlist"), "P0", services=["checkout"])
+    incident_id = monday.declare(load_policy(policy), "P0", services=["checkout"])
     pages = [m for m in monday.inbox.messages if m.purpose == "page"]
     assert {m.data["person"] for m in pages} == {"bob"}
     assert len({m.data["ack_url"] for m in pages}) == 1, "one acknowledge link"

@@ -12,6 +12,7 @@ from tocsin.cli import (
     importers,
     incident,
     locker,
+    notify,
     oncall,
     policy,
     secrets,
@@ -35,6 +36,7 @@ app.add_typer(oncall.app, name="oncall")
 app.add_typer(importers.app, name="import")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(status.app, name="status")
+app.add_typer(notify.app, name="notify")
 admin.register(app)
 evidence.register(app)
 

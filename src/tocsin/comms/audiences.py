@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from tocsin.comms.recipients import Directory, Reach, Recipient
 from tocsin.errors import InvalidInput
 from tocsin.incidents.models import Incident
+from tocsin.notify import named_channels
+from tocsin.notify.channels import NAMED_PREFIX
 from tocsin.policy.schema import Audience, CommunicationStage, Policy, StageCondition
 
 POLICY_CHANNEL = "policy_channel:"
@@ -172,12 +174,28 @@ def _member(
 
 
 def named_channel(session: Session, name: str) -> Reach:
-    """A notification channel saved under a name (`tocsin notify channel add NAME ...`)."""
-    return Reach(
-        problems=[
-            f"no notification channel named {name!r}: add it with `tocsin notify channel add`"
-        ]
-    )
+    """A notification channel saved under a name (`tocsin notify channel add NAME ...`). The
+    outbox reads its settings when it sends, so a channel fixed after a failure serves the
+    retries."""
+    channel = named_channels.find(session, name)
+    if channel is None:
+        return Reach(
+            problems=[
+                f"no notification channel named {name!r}: add it with `tocsin notify channel add`"
+            ]
+        )
+    return Reach([Recipient(name, channel.kind, f"{NAMED_PREFIX}{name}")])
+
+
+def channel_references(policy: Policy) -> dict[str, list[str]]:
+    """Each named channel the policy's audiences reach (`channel:<name>`), with the ids of
+    the audiences that list it."""
+    found: dict[str, list[str]] = {}
+    for audience in policy.audiences:
+        for member in audience.reach():
+            if member.startswith(NAMED_PREFIX):
+                found.setdefault(member.removeprefix(NAMED_PREFIX), []).append(audience.id)
+    return found
 
 
 def _policy_channel(policy: Policy, incident: Incident, channel_id: str) -> Reach:

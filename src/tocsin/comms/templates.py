@@ -19,7 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from tocsin.errors import InvalidInput
 from tocsin.incidents.models import Incident
 from tocsin.incidents.wording import span_text
-from tocsin.policy.schema import Policy
+from tocsin.policy.schema import Policy, Template
 from tocsin.policy.templates import BUILTINS, Builtin
 from tocsin.timesource import now
 
@@ -89,7 +89,7 @@ def context(
 ) -> dict[str, Any]:
     """Every variable a template may use; `extra` adds update, fields, stage or clock."""
     values = incident_values(incident, policy, base_url)
-    bridge = next((c.address for c in policy.channels if c.kind in _BRIDGES and c.address), "")
+    bridge = policy.bridge(incident.severity)
     chat = next((c.address or c.name for c in policy.channels if c.kind == "slack"), "")
     found: dict[str, Any] = {
         "incident": values,
@@ -109,9 +109,6 @@ def context(
     return found
 
 
-_BRIDGES = frozenset({"bridge", "voice", "video", "zoom", "meet", "conference"})
-
-
 def render(
     policy: Policy, template_id: str | None, builtin: str, values: Mapping[str, Any]
 ) -> Rendered:
@@ -123,8 +120,16 @@ def render(
             raise InvalidInput(f"unknown template {template_id!r}", field="template", allowed=known)
         default_subject = BUILTINS[builtin].subject
         subject = template.subject or default_subject
-        return _render(template_id, Builtin(subject, template.body), values)
+        return _render(template_id, Builtin(subject, _with_bridge(template)), values)
     return _render(f"builtin:{builtin}", BUILTINS[builtin], values)
+
+
+def _with_bridge(template: Template) -> str:
+    """A message template that does not place the bridge link gets it as its last line, so
+    every page and update carries it (the runbook's texts predate the link)."""
+    if template.format != "text" or "bridge" in template.body:
+        return template.body
+    return template.body.rstrip("\n") + "\n{% if bridge %}Bridge: {{ bridge }}{% endif %}\n"
 
 
 def _render(name: str, text: Builtin, values: Mapping[str, Any]) -> Rendered:

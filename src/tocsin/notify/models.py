@@ -37,7 +37,7 @@ class Notification(Base):
         ForeignKey("contact_methods.id", ondelete="SET NULL"), nullable=True
     )
     rule_position: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    channel: Mapped[str] = mapped_column(String(20))  # email | webhook | apprise
+    channel: Mapped[str] = mapped_column(String(20))  # a kind: email | webhook | apprise | ...
     address: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
@@ -73,6 +73,22 @@ class Notification(Base):
             sqlite_where=text("status = 'sent'"),
         ),
     )
+
+
+class NamedChannel(Base):
+    """A notification channel saved under a name (`tocsin notify channel add`), which policy
+    audiences reach as `channel:<name>`. `config` holds the kind's settings, secrets included:
+    only the sending channel reads them whole; everything else shows them masked."""
+
+    __tablename__ = "notification_channels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(200))
 
 
 class ServerSecret(Base):

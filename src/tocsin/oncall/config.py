@@ -63,7 +63,8 @@ class _Model(BaseModel):
 
 class ContactMethodIn(_Model):
     name: Handle
-    kind: Literal["email", "webhook", "apprise", "slack"]  # slack: a user id, for DMs
+    # slack: a user id, for DMs; teams: a Teams Workflows URL (an Adaptive Card to a channel)
+    kind: Literal["email", "webhook", "apprise", "slack", "teams"]
     address: str = Field(min_length=3, max_length=2000)
 
 

@@ -34,6 +34,7 @@ from tocsin.oncall.service import spec_of
 from tocsin.policy import registry
 from tocsin.policy.clock_kinds import ESCALATION
 from tocsin.policy.deadlines import PlannedClock
+from tocsin.policy.schema import Policy
 
 ENGINE_ACTOR = "tocsin"
 
@@ -303,14 +304,17 @@ def page_text(
     if alerts:
         lines.append("Alerts:")
         lines += alerts
-    lines += _runbook_lines(session, incident)
+    policy = registry.by_hash(session, incident.policy_hash).policy
+    lines += _runbook_lines(policy, incident)
+    bridge = policy.bridge(incident.severity)
+    if bridge:
+        lines.append(f"Bridge: {bridge}")
     lines += ["", f"Acknowledge (stops escalation): {ack_url}"]
     return subject, "\n".join(lines)
 
 
-def _runbook_lines(session: Session, incident: Incident) -> list[str]:
+def _runbook_lines(policy: Policy, incident: Incident) -> list[str]:
     """The runbooks the policy links for this kind of incident."""
-    policy = registry.by_hash(session, incident.policy_hash).policy
     kinds = [t for t in policy.incident_types if t.id == incident.type]
     links = [link for kind in kinds for link in kind.runbooks]
     if not links:

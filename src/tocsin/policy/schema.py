@@ -340,6 +340,9 @@ class EvidencePolicy(_Model):
         return next((c for c in self.retention if c.id == class_id), None)
 
 
+BRIDGE_KINDS = frozenset({"bridge", "voice", "video", "zoom", "meet", "conference"})
+
+
 class Channel(_Model):
     """Where responders coordinate (a chat channel, a bridge), with its own update cadence."""
 
@@ -703,6 +706,16 @@ class Policy(_Model):
 
     def channel(self, channel_id: str) -> Channel | None:
         return next((c for c in self.channels if c.id == channel_id), None)
+
+    def bridge(self, severity_id: str | None = None) -> str:
+        """The conference bridge link for pages and updates: the severity's `update_channel`
+        if it is a bridge with an address (Rastup's executive bridge for SEV4), else the
+        first bridge with one; empty if the policy gives no link."""
+        bridges = [c for c in self.channels if c.kind in BRIDGE_KINDS and c.address]
+        severity = next((s for s in self.severities if s.id == severity_id), None)
+        named = severity.update_channel if severity else None
+        chosen = [c for c in bridges if named in (c.id, c.name)] + bridges
+        return (chosen[0].address or "") if chosen else ""
 
     def template(self, template_id: str) -> Template | None:
         return next((t for t in self.templates if t.id == template_id), None)

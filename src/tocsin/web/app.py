@@ -23,6 +23,7 @@ from tocsin.web import errors
 from tocsin.web.api.ack import router as ack_router
 from tocsin.web.api.alerts import INGEST_LIMIT, changes_router, intake
 from tocsin.web.api.alerts import router as alerts_router
+from tocsin.web.api.channels import router as channels_router
 from tocsin.web.api.communications import router as communications_router
 from tocsin.web.api.evidence import router as evidence_router
 from tocsin.web.api.evidence import switch_router
@@ -81,6 +82,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(communications_router)
     app.include_router(evidence_router)
     app.include_router(switch_router)
+    app.include_router(channels_router)
     app.include_router(policy_router)
     app.include_router(integrations_router)
     app.include_router(alerts_router)

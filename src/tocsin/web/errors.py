@@ -67,7 +67,8 @@ async def on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
     entry: dict[str, Any] = {"field": exc.field or "body", "message": exc.message}
     if exc.allowed is not None:
         entry["allowed"] = exc.allowed
-    return error_json(status, exc.code, exc.message, [entry])
+    entries = [{"field": field, "message": text} for field, text in exc.problems] or [entry]
+    return error_json(status, exc.code, exc.message, entries)
 
 
 async def on_database_down(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,12 +1,19 @@
-"""Email over SMTP (stdlib smtplib) to the server named by TOCSIN_SMTP_URL.
+"""Email over SMTP (stdlib smtplib).
+
+A message to an address (a person's contact method, an audience's email) goes through the
+server TOCSIN_SMTP_URL names, from TOCSIN_SMTP_FROM, with TOCSIN_SMTP_REPLY_TO if set:
 
     smtp://host:port                  plain (default port 25)
     smtp+starttls://user:pass@host    STARTTLS (default port 587)
     smtps://user:pass@host            TLS from the first byte (default port 465)
 
+A named email channel (`Config`) carries its own server, sender, reply-to and recipients,
+and may trust a private CA (`ca_cert`, PEM) instead of the system's certificate store.
+
 The idempotency key travels as `Message-ID: <key@tocsin>` and `X-Tocsin-Idempotency-Key`, so
 a mail re-sent after a crash threads with (and can be dropped as a duplicate of) the first.
-Without TOCSIN_SMTP_URL every email fails permanently, loudly, with the fix in the message.
+Without TOCSIN_SMTP_URL every email to an address fails permanently, loudly, with the fix in
+the message.
 """
 
 from __future__ import annotations
@@ -15,35 +22,44 @@ import os
 import re
 import smtplib
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Literal
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from tocsin.notify.channels import DeliveryError, Message
+from tocsin.notify.channels.settings import ChannelConfig, EmailAddress, Mailbox, Timeout
 
 DEFAULT_FROM = "tocsin@localhost"
 NO_SERVER = "no SMTP server configured: set TOCSIN_SMTP_URL"
-SCHEMES: dict[str, tuple[Literal["plain", "starttls", "tls"], int]] = {
+Security = Literal["plain", "starttls", "tls"]
+SCHEMES: dict[str, tuple[Security, int]] = {
     "smtp": ("plain", 25),
     "smtp+starttls": ("starttls", 587),
     "smtps": ("tls", 465),
 }
+DEFAULT_PORT: dict[str, int] = {security: port for security, port in SCHEMES.values()}
 # RFC 5322 atext: what may appear in a Message-ID's left part without quoting.
 _NOT_ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+\-/?^_`{|}~]")
+_HOST = re.compile(r"^[A-Za-z0-9.:\-\[\]]{1,253}$")
 
 
 class SmtpConfig(BaseModel):
+    """The mail server and the envelope every message through it gets."""
+
     model_config = ConfigDict(frozen=True)
 
     host: str
     port: int
-    security: Literal["plain", "starttls", "tls"] = "plain"
+    security: Security = "plain"
     username: str | None = None
     password: str | None = None
     sender: str = DEFAULT_FROM
+    reply_to: str | None = None
+    ca_cert: str | None = None
     timeout_s: float = 10.0
 
     @classmethod
@@ -66,15 +82,93 @@ class SmtpConfig(BaseModel):
         )
 
 
+class Config(ChannelConfig):
+    """A named email channel: a mail server and the people its messages go to."""
+
+    to: Annotated[list[EmailAddress], Field(min_length=1, max_length=100)] = Field(
+        description="Recipients: a list, or one string with commas between addresses."
+    )
+    host: str = Field(description="The SMTP server's host name or IP address.")
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Default: 587 starttls, 465 tls, 25 plain."
+    )
+    security: Security = Field(
+        default="starttls",
+        description="starttls (upgrade after connecting), tls (TLS from the first byte), plain.",
+    )
+    username: str | None = Field(default=None, max_length=320)
+    password: SecretStr | None = Field(default=None, max_length=1000)
+    from_: Mailbox = Field(alias="from", description="The sender: `Ops <ops@example.com>`.")
+    reply_to: Mailbox | None = Field(default=None, description="Where replies go.")
+    ca_cert: str | None = Field(
+        default=None,
+        max_length=64_000,
+        description="A PEM certificate to trust instead of the system's (a private CA).",
+    )
+    timeout_s: Timeout = 10.0
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _HOST.match(value):
+            raise ValueError("must be a host name or IP address, such as smtp.example.com")
+        return value
+
+    @field_validator("ca_cert")
+    @classmethod
+    def _pem(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ssl.create_default_context(cadata=value)
+        except (ssl.SSLError, ValueError, TypeError) as exc:
+            raise ValueError(
+                f"must be a PEM certificate (-----BEGIN CERTIFICATE-----): {exc}"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Self:
+        if self.password is not None and not self.username:
+            raise ValueError("username: a password needs a username")
+        if self.password is not None and self.security == "plain":
+            raise ValueError(
+                "security: plain would send the password unencrypted; use starttls or tls"
+            )
+        return self
+
+    def server(self, *, timeout_s: float | None = None) -> SmtpConfig:
+        return SmtpConfig(
+            host=self.host,
+            port=self.port or DEFAULT_PORT[self.security],
+            security=self.security,
+            username=self.username,
+            password=self.password.get_secret_value() if self.password else None,
+            sender=self.from_,
+            reply_to=self.reply_to,
+            ca_cert=self.ca_cert,
+            timeout_s=timeout_s or self.timeout_s,
+        )
+
+
 def config_from_env() -> SmtpConfig:
     url = os.environ.get("TOCSIN_SMTP_URL", "").strip()
     if not url:
         raise DeliveryError(NO_SERVER, permanent=True)
-    return SmtpConfig.from_url(
+    server = SmtpConfig.from_url(
         url,
         sender=os.environ.get("TOCSIN_SMTP_FROM", "").strip() or DEFAULT_FROM,
         timeout_s=float(os.environ.get("TOCSIN_SMTP_TIMEOUT", "10")),
     )
+    reply_to = os.environ.get("TOCSIN_SMTP_REPLY_TO", "").strip() or None
+    return server.model_copy(update={"reply_to": reply_to})
 
 
 def message_id(idempotency_key: str) -> str:
@@ -83,10 +177,18 @@ def message_id(idempotency_key: str) -> str:
     return f"<{left}@tocsin>"
 
 
-def build_email(message: Message, sender: str) -> EmailMessage:
+def build_email(
+    message: Message,
+    sender: str,
+    *,
+    to: Sequence[str] | None = None,
+    reply_to: str | None = None,
+) -> EmailMessage:
     email = EmailMessage()
     email["From"] = sender
-    email["To"] = message.address
+    email["To"] = ", ".join(to) if to else message.address
+    if reply_to:
+        email["Reply-To"] = reply_to
     email["Subject"] = " ".join(message.subject.split())  # no header injection via newlines
     email["Date"] = formatdate(usegmt=True)
     email["Message-ID"] = message_id(message.idempotency_key)
@@ -102,19 +204,46 @@ def build_email(message: Message, sender: str) -> EmailMessage:
 
 
 def send(message: Message) -> None:
-    config = config_from_env()
+    """To the message's address, through the server TOCSIN_SMTP_URL names."""
+    server = config_from_env()
     _check_recipient(message.address)
-    email = build_email(message, config.sender)
+    deliver(server, build_email(message, server.sender, reply_to=server.reply_to))
+
+
+def send_with(config: Config, message: Message) -> None:
+    """To a named channel's recipients, through its own server."""
+    server = config.server()
+    for address in config.to:
+        _check_recipient(address)
+    deliver(server, build_email(message, server.sender, to=config.to, reply_to=server.reply_to))
+
+
+def deliver(server: SmtpConfig, email: EmailMessage) -> None:
     try:
-        with _connect(config) as client:
+        with _connect(server) as client:
             client.send_message(email)
     except smtplib.SMTPRecipientsRefused as exc:
         code, text = next(iter(exc.recipients.values()))
         raise _answered(code, text) from exc
+    except smtplib.SMTPAuthenticationError as exc:
+        raise DeliveryError(
+            f"the mail server refused the username and password ({exc.smtp_code})",
+            permanent=True,
+        ) from exc
     except smtplib.SMTPResponseException as exc:
         raise _answered(exc.smtp_code, exc.smtp_error) from exc
+    except smtplib.SMTPNotSupportedError as exc:
+        raise DeliveryError(
+            f"the mail server {server.host}:{server.port} cannot do this: {_reason(exc)}",
+            permanent=True,
+        ) from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise DeliveryError(
+            f"the mail server {server.host}:{server.port} has a certificate Tocsin does not "
+            f"trust: {exc.verify_message or _reason(exc)}"
+        ) from exc
     except (smtplib.SMTPException, OSError) as exc:
-        where = f"{config.host}:{config.port}"
+        where = f"{server.host}:{server.port}"
         raise DeliveryError(
             f"could not deliver to the mail server {where}: {_reason(exc)}"
         ) from exc
@@ -126,17 +255,21 @@ def _check_recipient(address: str) -> None:
         raise DeliveryError("not a valid email address", permanent=True)
 
 
+def _tls(config: SmtpConfig) -> ssl.SSLContext:
+    """The system's trust store (SSL_CERT_FILE too), or only the channel's own CA."""
+    return ssl.create_default_context(cadata=config.ca_cert)
+
+
 def _connect(config: SmtpConfig) -> smtplib.SMTP:
     if config.security == "tls":
-        context = ssl.create_default_context()
         client: smtplib.SMTP = smtplib.SMTP_SSL(
-            config.host, config.port, timeout=config.timeout_s, context=context
+            config.host, config.port, timeout=config.timeout_s, context=_tls(config)
         )
     else:
         client = smtplib.SMTP(config.host, config.port, timeout=config.timeout_s)
     try:
         if config.security == "starttls":
-            client.starttls(context=ssl.create_default_context())
+            client.starttls(context=_tls(config))
         if config.username:
             client.login(config.username, config.password or "")
     except BaseException:

@@ -5,6 +5,7 @@ a dead engine's rows are claimed again (retried, never assumed sent)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -17,8 +18,8 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from tocsin.db import Database
-from tocsin.notify.channels import RATE_LIMITED, Message
-from tocsin.notify.models import Notification
+from tocsin.notify.channels import RATE_LIMITED, Message, NamedSettings, named
+from tocsin.notify.models import NamedChannel, Notification
 from tocsin.notify.outbox import bundle, ratelimit
 from tocsin.notify.outbox.queue import rowcount, unsynchronised
 from tocsin.timesource import now
@@ -49,6 +50,8 @@ class Claim:
     person_id: int | None
     contact_method_id: int | None
     rule_position: int | None
+    # A named channel's settings, looked up when the row was claimed (secrets: no repr).
+    named: NamedSettings | None = field(default=None, repr=False, compare=False)
 
     @property
     def message(self) -> Message:
@@ -60,6 +63,7 @@ class Claim:
             subject=self.subject,
             body=bundle.with_bundle_summary(self.body, self.data),
             data=self.data,
+            named=self.named,
         )
 
 
@@ -176,7 +180,26 @@ def claim_due(database: Database, at: datetime) -> ClaimPass:
     with database.write_session() as session:
         for row in _lock_due(session, at):
             _claim_one(session, row, at, until, taken)
+        taken.claims = with_named_settings(session, taken.claims)
     return taken
+
+
+def with_named_settings(session: Session, claims: list[Claim]) -> list[Claim]:
+    """Claims to named channels, with the channel's settings as they are now: a channel
+    fixed after a failed attempt serves the retries. A removed channel stays None."""
+    names = {name for c in claims if (name := named(c.address)) is not None}
+    if not names:
+        return claims
+    found = {
+        row.name: NamedSettings(row.kind, dict(row.config))
+        for row in session.scalars(select(NamedChannel).where(NamedChannel.name.in_(names)))
+    }
+    return [_with(claim, found) for claim in claims]
+
+
+def _with(claim: Claim, found: dict[str, NamedSettings]) -> Claim:
+    name = named(claim.address)
+    return claim if name is None else dataclasses.replace(claim, named=found.get(name))
 
 
 def renew_leases(database: Database, claims: Sequence[Claim]) -> int:
