@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from tests.api.conftest import Api, make_api
 from tocsin.db import Database
+from tocsin.notify import sealed
 from tocsin.notify.models import NamedChannel, Notification
 from tocsin.policy.loader import load_policy
 
@@ -50,7 +51,7 @@ def stored(database: Database, name: str) -> dict[str, object]:
     with database.read_session() as session:
         row = session.scalar(select(NamedChannel).where(NamedChannel.name == name))
         assert row is not None
-        return dict(row.config)
+        return sealed.open_config(session, row.config)
 
 
 def test_a_saved_channel_is_shown_with_its_password_masked(api: Api) -> None:

@@ -4,11 +4,12 @@ serves the retries), and a removed channel a visible failure told to the fallbac
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.service.test_communications import ADMIN, FRIDAY_10, Room, room_at
 from tocsin.db import Database
@@ -16,9 +17,9 @@ from tocsin.engine.steps import outbox_step
 from tocsin.errors import Conflict, InvalidInput
 from tocsin.flows import incidents as flows
 from tocsin.incidents.service import Declaration
-from tocsin.notify import channels, named_channels
+from tocsin.notify import channels, named_channels, sealed
 from tocsin.notify.channels import Message
-from tocsin.notify.models import Notification
+from tocsin.notify.models import NamedChannel, Notification
 from tocsin.notify.outbox import claim_due
 from tocsin.policy.loader import load_policy
 from tocsin.timesource import now
@@ -38,8 +39,38 @@ def save(database: Database, name: str, kind: str, config: dict[str, Any]) -> No
 
 
 def saved(database: Database, name: str) -> dict[str, Any]:
+    """The settings as the sending channel reads them (opened from their sealed form)."""
     with database.read_session() as session:
-        return dict(named_channels.get(session, name).config)
+        return sealed.open_config(session, named_channels.get(session, name).config)
+
+
+def test_the_database_holds_a_channels_settings_only_sealed(database: Database) -> None:
+    save(database, "hooks", "webhook", HOOK)
+    with database.read_session() as session:
+        stored = session.execute(text("SELECT config FROM notification_channels")).scalar_one()
+    as_text = stored if isinstance(stored, str) else json.dumps(stored)
+    assert HOOK["secret"] not in as_text and "hooks.example.com" not in as_text
+    assert "fernet:" in as_text
+    assert saved(database, "hooks")["secret"] == HOOK["secret"]
+
+
+def test_settings_saved_before_sealing_are_sealed_and_still_read(database: Database) -> None:
+    with database.write_session() as session:
+        session.add(
+            NamedChannel(
+                name="old",
+                kind="webhook",
+                config=dict(HOOK),
+                created_at=now(),
+                updated_at=now(),
+                updated_by="admin",
+            )
+        )
+    with database.write_session() as session:
+        assert named_channels.reseal(session) == 1
+        assert named_channels.reseal(session) == 0
+        assert sealed.is_sealed(named_channels.get(session, "old").config)
+    assert saved(database, "old") == HOOK
 
 
 def rows_to(database: Database, name: str) -> list[Notification]:

@@ -18,7 +18,7 @@ from tocsin.config import Settings, load_settings
 from tocsin.db import Database
 from tocsin.engine.loop import Engine
 from tocsin.engine.steps import default_steps
-from tocsin.notify import acklinks
+from tocsin.notify import acklinks, named_channels
 from tocsin.policy.loader import LoadedPolicy, PolicyError, load_policy
 
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
@@ -257,6 +257,7 @@ def _seal_secrets(database: Database) -> None:
     try:
         with database.write_session() as session:
             acklinks.reseal_secrets(session)
+            named_channels.reseal(session)
             acklinks.signing_key(session)
     except vault.SealingError as exc:
         fail(exc.message)

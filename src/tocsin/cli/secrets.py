@@ -13,7 +13,7 @@ from tocsin.config import load_settings
 from tocsin.db import Database
 from tocsin.errors import TocsinError
 from tocsin.evidence import switches
-from tocsin.notify import acklinks
+from tocsin.notify import acklinks, named_channels
 from tocsin.policy.loader import load_policy
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ def reseal(
     try:
         with database.write_session() as session:
             changed = acklinks.reseal_secrets(session, rotate=rotate)
+            changed += named_channels.reseal(session, rotate=rotate)
     except vault.SealingError as exc:
         fail(exc.message)
     typer.echo(f"{changed} secret(s) sealed; {vault.describe(database.url)}")

@@ -23,6 +23,7 @@ from tocsin import vault
 from tocsin.db import upsert_insert
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.notify.models import ServerSecret, UsedAckToken
+from tocsin.notify.sealed import database_url
 from tocsin.timesource import now
 
 KEY_NAME = "ack-link-key"
@@ -52,11 +53,6 @@ def signing_key(session: Session) -> bytes:
         stored = session.get(ServerSecret, KEY_NAME)
         assert stored is not None
     return bytes.fromhex(vault.unseal(stored.value, database_url(session)))
-
-
-def database_url(session: Session) -> str:
-    """The URL the sealing key is found by (for SQLite, the key file sits beside it)."""
-    return session.get_bind().engine.url.render_as_string(hide_password=False)
 
 
 def reseal_secrets(session: Session, *, rotate: bool = False) -> int:

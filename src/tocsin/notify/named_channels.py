@@ -4,7 +4,8 @@
 Settings are validated when saved, each error naming its field (`config.port`) and never
 echoing what was given (it may be a password). They are shown masked everywhere
 (ChannelConfig.shown); only the sending channel reads them whole, when the outbox claims a
-message (tocsin.notify.outbox.claims). Changing a channel merges: a secret left out, or
+message (tocsin.notify.outbox.claims). At rest they are one sealed value (tocsin.notify.sealed).
+Changing a channel merges: a secret left out, or
 given back as its mask, keeps its saved value, so a masked listing can be edited and saved.
 """
 
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.errors import Conflict, InvalidInput, NotFound
-from tocsin.notify import channels
+from tocsin.notify import channels, sealed
 from tocsin.notify.channels import NAMED, NAMED_PREFIX
 from tocsin.notify.channels.settings import MASK, ChannelConfig
 from tocsin.notify.models import NamedChannel, Notification
@@ -85,7 +86,7 @@ def add(
     row = NamedChannel(
         name=name,
         kind=kind,
-        config=settings.stored(),
+        config=sealed.seal_config(session, settings.stored()),
         created_at=at,
         updated_at=at,
         updated_by=actor,
@@ -99,13 +100,23 @@ def add(
 def change(session: Session, *, name: str, config: dict[str, Any], actor: str) -> NamedChannel:
     """Merge `config` into the saved settings (None removes a setting) and validate the whole."""
     row = get(session, name)
-    merged = _merged(row.config, config)
-    row.config = validate(row.kind, merged).stored()
+    merged = _merged(sealed.open_config(session, row.config), config)
+    row.config = sealed.seal_config(session, validate(row.kind, merged).stored())
     row.updated_at = now()
     row.updated_by = actor
     session.flush()
     log.info("notification channel %s (%s) changed by %s", name, row.kind, actor)
     return row
+
+
+def reseal(session: Session, *, rotate: bool = False) -> int:
+    """Seal settings stored in the clear and, with `rotate`, re-seal all under the first key."""
+    changed = 0
+    for row in all_channels(session):
+        if rotate or not sealed.is_sealed(row.config):
+            row.config = sealed.seal_config(session, sealed.open_config(session, row.config))
+            changed += 1
+    return changed
 
 
 def remove(session: Session, *, name: str, actor: str) -> None:
@@ -140,7 +151,7 @@ def shown(session: Session, row: NamedChannel) -> Shown:
     return Shown(
         name=row.name,
         kind=row.kind,
-        config=masked(row.kind, row.config),
+        config=masked(row.kind, sealed.open_config(session, row.config)),
         updated_at=row.updated_at,
         updated_by=row.updated_by,
         last_status=last.status if last else None,

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from tocsin.db import Database
+from tocsin.notify import sealed
 from tocsin.notify.channels import RATE_LIMITED, Message, NamedSettings, named
 from tocsin.notify.models import NamedChannel, Notification
 from tocsin.notify.outbox import bundle, ratelimit
@@ -191,7 +192,7 @@ def with_named_settings(session: Session, claims: list[Claim]) -> list[Claim]:
     if not names:
         return claims
     found = {
-        row.name: NamedSettings(row.kind, dict(row.config))
+        row.name: NamedSettings(row.kind, sealed.open_config(session, row.config))
         for row in session.scalars(select(NamedChannel).where(NamedChannel.name.in_(names)))
     }
     return [_with(claim, found) for claim in claims]
