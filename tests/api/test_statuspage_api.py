@@ -211,3 +211,17 @@ def test_during_a_database_outage_readers_get_the_last_copy(
     assert during.status_code == 200
     assert during.content == before.content
     assert page.client.get("/status").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/status", "/api/v2/summary.json", "/history.rss"])
+def test_an_uptime_monitors_head_gets_the_gets_answer_without_a_body(page: Api, path: str) -> None:
+    """HEAD answers whether the page is in memory yet (first request) or not."""
+    page.client.app.state.status_cache.recheck = 3600  # type: ignore[attr-defined]
+    first = page.client.head(path)
+    second = page.client.head(path)
+    got = page.client.get(path)
+    for head in (first, second):
+        assert head.status_code == 200
+        assert head.content == b""
+        assert head.headers["etag"] == got.headers["etag"]
+        assert head.headers["content-type"] == got.headers["content-type"]

@@ -316,6 +316,9 @@ class StatusFastPath:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         fast = FAST.get(scope.get("path", "")) if scope["type"] == "http" else None
         rendered = self.cache.fresh() if fast and scope["method"] in ("GET", "HEAD") else None
+        if fast is not None and rendered is None and scope["method"] == "HEAD":
+            await self.app({**scope, "method": "GET"}, receive, _headers_only(send))
+            return
         if fast is None or rendered is None:
             await self.app(scope, receive, send)
             return
@@ -332,6 +335,17 @@ class StatusFastPath:
         await send(
             {"type": "http.response.body", "body": body if scope["method"] == "GET" else b""}
         )
+
+
+def _headers_only(send: Any) -> Any:
+    """HEAD, as uptime monitors send it: the GET's status and headers, without its body."""
+
+    async def sending(message: Any) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return sending
 
 
 # -- subscriptions ----------------------------------------------------------------------------
