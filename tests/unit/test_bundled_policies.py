@@ -394,8 +394,9 @@ def test_default_p0_ladder_is_0_5_15_30_60_minutes() -> None:
     default = policy("default")
     clocks = plan_incident_clocks(default, "P0", START)
     assert minutes_after(clocks, "escalation") == [0, 5, 15, 30]
-    # The initial stakeholder notification (Phase 1, 0-5 minutes) and the customer hour.
-    assert minutes_after(clocks, "comms") == [5, 60]
+    # The initial stakeholder notification (Phase 1, 0-5 minutes), the customer hour, and the
+    # customer notification if data is exposed (met at once when it is not).
+    assert minutes_after(clocks, "comms") == [5, 60, 60]
     escalations = [c.targets for c in clocks if c.kind == "escalation"]
     assert escalations == [
         ("on_call_engineer",),
@@ -408,7 +409,8 @@ def test_default_p0_ladder_is_0_5_15_30_60_minutes() -> None:
 def test_default_p1_ladder_is_0_30_minutes_2_and_4_hours() -> None:
     clocks = plan_incident_clocks(policy("default"), "P1", START)
     ladder = sorted(minutes_after(clocks, "escalation") + minutes_after(clocks, "comms"))
-    assert ladder == [0, 30, 120, 240]
+    # The escalation matrix, and Phase 1's initial stakeholder notification (0-5 minutes).
+    assert ladder == [0, 5, 30, 120, 240]
 
 
 def test_default_response_times_from_the_template() -> None:

@@ -90,8 +90,15 @@ def prompt(
     sending: Sending,
     at: datetime,
 ) -> Queued:
-    """Ask the communications lead (else the commander, else the on-call) to send a stage."""
-    deadline = _pending(session, incident, stage_key(severity.id, stage))
+    """Ask the communications lead (else the commander, else the on-call) to send a stage.
+
+    A stage whose every member is conditional and none applies ("customer communication if
+    needed", not customer-facing) is owed to nobody: it is met at once, and nobody is asked."""
+    key = stage_key(severity.id, stage)
+    if stage.conditions and not _anyone_applies(policy, incident, stage):
+        clock_service.meet(session, incident=incident, key=key, actor=ENGINE_ACTOR, at=at)
+        return Queued()
+    deadline = _pending(session, incident, key)
     reach = notices.who_to_tell(
         session,
         policy=policy,
@@ -138,6 +145,14 @@ def find_stage(
         allowed = [s.stage for s in policy.severity(incident.severity).communication]
         raise NotFound(f"no communication stage {stage_id!r}", field="stage", allowed=allowed)
     return found
+
+
+def _anyone_applies(policy: Policy, incident: Incident, stage: CommunicationStage) -> bool:
+    for target in stage.audience:
+        condition = policy.condition(stage, target)
+        if condition is None or audiences.applies(condition, incident):
+            return True
+    return False
 
 
 def _pending(session: Session, incident: Incident, key: str) -> Clock | None:
