@@ -34,8 +34,8 @@ from tocsin.incidents import timeline
 from tocsin.incidents.chain import format_instant
 from tocsin.incidents.models import Clock, Incident
 from tocsin.notify import outbox
-from tocsin.notify.sealed import database_url
 from tocsin.notify.models import ServerSecret
+from tocsin.notify.sealed import database_url
 from tocsin.policy.clock_kinds import SWITCH_LIMIT, SWITCH_WATCH
 from tocsin.policy.deadlines import PlannedClock
 from tocsin.policy.schema import ContainmentFlag

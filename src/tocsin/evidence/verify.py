@@ -14,12 +14,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.evidence import merkle, signing, witness
+from tocsin.evidence import merkle, signing, storage, witness
 from tocsin.evidence.checkpoints import heads_digest, signed_payload, witness_record
 from tocsin.evidence.locker import STORED_KINDS
 from tocsin.evidence.merkle import Head
 from tocsin.evidence.models import Checkpoint, EvidenceItem
-from tocsin.evidence.storage import LocalStore
+from tocsin.evidence.storage import EvidenceStore
 from tocsin.incidents import timeline
 from tocsin.incidents.chain import ChainBreak
 from tocsin.incidents.models import Incident, TimelineEvent
@@ -57,7 +57,7 @@ def verify(
     *,
     public_key: Ed25519PublicKey | None,
     witness_files: list[Path],
-    store: LocalStore | None = None,
+    store: EvidenceStore | None = None,
 ) -> Report:
     """1. Each chain and its incident row. 2. Each checkpoint: its signature, its link to the
     one before, and the heads it signed against the chains as they are now. 3. Each witness
@@ -76,11 +76,11 @@ def verify(
         found, count = _witness_findings(path, checkpoints)
         report.witnessed += count
         report.findings += found
-    report.findings += list(_evidence_findings(session, store or LocalStore.configured()))
+    report.findings += list(_evidence_findings(session, store or storage.configured()))
     return report
 
 
-def _evidence_findings(session: Session, store: LocalStore) -> Iterator[Finding]:
+def _evidence_findings(session: Session, store: EvidenceStore) -> Iterator[Finding]:
     added = select(TimelineEvent).where(TimelineEvent.kind == "evidence_added")
     chained = {(e.incident_id, e.data.get("evidence_id")): e.data for e in session.scalars(added)}
     for item in session.scalars(select(EvidenceItem).order_by(EvidenceItem.id)):
@@ -94,10 +94,10 @@ def _evidence_findings(session: Session, store: LocalStore) -> Iterator[Finding]
             yield from _stored_findings(store, item, where)
 
 
-def _stored_findings(store: LocalStore, item: EvidenceItem, where: str) -> Iterator[Finding]:
+def _stored_findings(store: EvidenceStore, item: EvidenceItem, where: str) -> Iterator[Finding]:
     found = store.digest_of(item.sha256)
     if found is None:
-        yield Finding("evidence", where, f"its file is missing from {store.root}")
+        yield Finding("evidence", where, f"its file is missing from {store.where}")
     elif found != item.sha256:
         yield Finding("evidence", where, "its stored file does not hash to its SHA-256 (altered)")
 
