@@ -53,15 +53,15 @@ class Location:
     @classmethod
     def parse(cls, url: str, setting: str) -> Location:
         parts = urlsplit(url.strip())
-        if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
-            raise InvalidInput(
-                f"{setting}: {url!r} is not an s3://BUCKET/PREFIX URL", field=setting
-            )
-        if "@" in parts.netloc:
+        if "@" in parts.netloc:  # checked first: the message must not repeat the URL
             raise InvalidInput(
                 f"{setting}: put no credentials in the URL; use AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY",
                 field=setting,
+            )
+        if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+            raise InvalidInput(
+                f"{setting}: {url!r} is not an s3://BUCKET/PREFIX URL", field=setting
             )
         return cls(parts.netloc, parts.path.strip("/"), setting)
 
