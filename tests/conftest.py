@@ -10,7 +10,9 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -91,3 +93,69 @@ def database(database_url: str) -> Iterator[Database]:
 @pytest.fixture(scope="session")
 def default_policy() -> LoadedPolicy:
     return load_policy("default")
+
+
+# -- S3-compatible object storage: moto's server, over a real socket ----------------------------
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "tocsin-test-key",
+    "AWS_SECRET_ACCESS_KEY": "tocsin-test-secret",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3-compatible server (moto), started once on a free port: its URL."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    endpoint: str
+    name: str
+    client: Any
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"TOCSIN_S3_ENDPOINT_URL": self.endpoint, **S3_CREDENTIALS}
+
+
+def make_bucket(endpoint: str, *, object_lock: bool = False) -> S3Bucket:
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=S3_CREDENTIALS["AWS_REGION"],
+        aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    name = f"tocsin-{uuid.uuid4().hex[:16]}"
+    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=object_lock)
+    return S3Bucket(endpoint, name, client)
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
+    """A fresh bucket, and Tocsin's environment pointed at the server with credentials."""
+    bucket = make_bucket(s3_endpoint)
+    for name, value in bucket.env.items():
+        monkeypatch.setenv(name, value)
+    return bucket
+
+
+@pytest.fixture
+def s3_locked_bucket(s3_bucket: S3Bucket) -> S3Bucket:
+    """A fresh bucket with object lock (and so versioning) enabled."""
+    return make_bucket(s3_bucket.endpoint, object_lock=True)

@@ -50,3 +50,10 @@ class TooLarge(TocsinError):
 
 class Forbidden(TocsinError):
     code = "forbidden"
+
+
+class Unavailable(TocsinError):
+    """A store or service Tocsin depends on (object storage) cannot be reached or refused
+    (answered 503)."""
+
+    code = "unavailable"

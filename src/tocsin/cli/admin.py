@@ -18,6 +18,8 @@ from tocsin.config import Settings, load_settings
 from tocsin.db import Database
 from tocsin.engine.loop import Engine
 from tocsin.engine.steps import default_steps
+from tocsin.errors import TocsinError
+from tocsin.evidence import preflight
 from tocsin.notify import acklinks, named_channels
 from tocsin.policy.loader import LoadedPolicy, PolicyError, load_policy
 
@@ -166,6 +168,7 @@ def serve(
     ensure_schema(settings.database_url)
     database = _database(settings, long_running=True)
     _seal_secrets(database)
+    _preflight(engine=engine)
     if bootstrap_admin:
         _bootstrap(database, url)
     runtime = Runtime(settings=settings, database=database, policy=loaded)
@@ -242,6 +245,7 @@ def run_engine() -> None:
     ensure_schema(settings.database_url)
     database = _database(settings, long_running=True)
     _seal_secrets(database)
+    _preflight(engine=True)
     worker = _engine(database, settings, _policy(settings))
     typer.echo(f"Tocsin engine running on {worker.database.dialect}; Ctrl-C stops it")
     sys.stdout.flush()
@@ -249,6 +253,17 @@ def run_engine() -> None:
         worker.run_forever()
     except KeyboardInterrupt:
         worker.stop()
+
+
+def _preflight(*, engine: bool) -> None:
+    """Refuse to start with an evidence store or (for the engine) an S3 witness that cannot
+    be used: the message names the setting and the bucket."""
+    try:
+        preflight.check_store()
+        if engine:
+            preflight.check_witnesses()
+    except TocsinError as exc:
+        fail(exc.message)
 
 
 def _seal_secrets(database: Database) -> None:

@@ -18,7 +18,7 @@ from tocsin.cli.output import emit_json, table
 from tocsin.config import load_settings
 from tocsin.db import Database
 from tocsin.errors import TocsinError
-from tocsin.evidence import bundle, keys, sealing, signing, witness
+from tocsin.evidence import bundle, keys, preflight, sealing, signing, witness
 from tocsin.evidence.models import Checkpoint
 from tocsin.evidence.verify import Report
 from tocsin.evidence.verify import verify as verify_record
@@ -46,7 +46,10 @@ def verify(
     public_key: PublicKey = None,
     witness_file: Annotated[
         list[Path],
-        typer.Option("--witness", help="A witness file to compare (default: TOCSIN_WITNESS's)."),
+        typer.Option(
+            "--witness",
+            help="A witness file to compare (default: TOCSIN_WITNESS's files and buckets).",
+        ),
     ] = [],  # noqa: B006
     as_json: JsonFlag = False,
 ) -> None:
@@ -54,11 +57,15 @@ def verify(
     exit 1 naming each divergence. Works on the database directly."""
     try:
         key = keys.public_key(public_key)
-        files = witness_file or witness.files(witness.configured())
+        configured = witness.configured()
+        files = witness_file or witness.files(configured)
+        buckets = [] if witness_file else witness.buckets(configured)
     except TocsinError as exc:
         fail(exc.message, code=2)
     with _database().read_session() as session:
-        report = verify_record(session, public_key=key, witness_files=files)
+        report = verify_record(
+            session, public_key=key, witness_files=files, witness_buckets=buckets
+        )
     _print_report(report, signed=key is not None, as_json=as_json)
     if not report.intact:
         raise typer.Exit(1)
@@ -114,11 +121,15 @@ def create(force: Annotated[bool, typer.Option(help="Even if nothing moved.")] =
     try:
         key = keys.private_key()
         witnesses = witness.configured()
+        preflight.check_witnesses()
     except TocsinError as exc:
         fail(exc.message, code=2)
     if key is None:
         fail(f"no signing key: set {keys.ENV} (make one with `tocsin checkpoint keygen`)", code=2)
-    made = sealing.make(_database(), key, witnesses, force=force)
+    try:
+        made = sealing.make(_database(), key, witnesses, force=force)
+    except TocsinError as exc:  # the checkpoint committed; a witness could not be written
+        fail(f"{exc.message} (the checkpoint is kept and witnessed on the next run)")
     if made is None:
         typer.echo("nothing moved since the latest checkpoint; none made (use --force)")
         return

@@ -13,8 +13,8 @@ import time
 from datetime import datetime
 
 from tocsin.db import Database
-from tocsin.evidence import locker
-from tocsin.evidence.storage import LocalStore
+from tocsin.evidence import locker, storage
+from tocsin.evidence.storage import EvidenceStore
 from tocsin.timesource import now
 
 log = logging.getLogger("tocsin.engine")
@@ -24,8 +24,8 @@ BATCH = 100
 class RetentionStep:
     name = "retention"
 
-    def __init__(self, store: LocalStore | None = None) -> None:
-        self.store = store or LocalStore.configured()
+    def __init__(self, store: EvidenceStore | None = None) -> None:
+        self.store = store or storage.configured()
 
     def run_due(self, database: Database, deadline: float | None = None) -> int:
         at = now()

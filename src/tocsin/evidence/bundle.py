@@ -33,11 +33,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.errors import InvalidInput
-from tocsin.evidence import locker, merkle, signing
+from tocsin.evidence import locker, merkle, signing, storage
 from tocsin.evidence.checkpoints import canonical, checkpointed_heads, witness_record
 from tocsin.evidence.merkle import Head
 from tocsin.evidence.models import Checkpoint, EvidenceItem
-from tocsin.evidence.storage import LocalStore
+from tocsin.evidence.storage import EvidenceStore
 from tocsin.incidents import timeline
 from tocsin.incidents.chain import STATE_FIELDS, find_break, format_instant, row_break
 from tocsin.incidents.models import Incident, TimelineEvent
@@ -80,7 +80,7 @@ def export(
     incident_id: str,
     out: Path,
     public_key: Ed25519PublicKey | None,
-    store: LocalStore | None = None,
+    store: EvidenceStore | None = None,
 ) -> list[str]:
     """Write the bundle for one incident into `out` (created, must be empty); the files."""
     incident = check_target(session, incident_id=incident_id, out=out)
@@ -90,12 +90,14 @@ def export(
     _write(out / "checkpoint.json", _checkpoint_json(session, incident.id))
     pem = signing.public_pem(public_key) if public_key else b""
     (out / "public_key.pem").write_bytes(pem)
-    carried = _write_evidence(session, incident.id, out, store or LocalStore.configured())
+    carried = _write_evidence(session, incident.id, out, store or storage.configured())
     _write(out / "manifest.json", _manifest(out, incident.id, carried))
     return [*FILES, *carried, "manifest.json"]
 
 
-def _write_evidence(session: Session, incident_id: str, out: Path, store: LocalStore) -> list[str]:
+def _write_evidence(
+    session: Session, incident_id: str, out: Path, store: EvidenceStore
+) -> list[str]:
     """evidence.json and each stored item's bytes under evidence/; the files written."""
     items = locker.items(session, incident_id)
     files: list[str] = []

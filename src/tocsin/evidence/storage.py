@@ -1,4 +1,6 @@
-"""Where evidence bytes live: a content-addressed store on the local filesystem.
+"""Where evidence bytes live: a content-addressed store on the local filesystem (the
+default), or in an S3-compatible bucket when TOCSIN_EVIDENCE_STORE is `s3://bucket/prefix`
+(tocsin.evidence.s3store: the same addressing, key `prefix/<sha256>`).
 
 A file is stored under its own SHA-256 (`<dir>/sha256/ab/abcdef...`), so the name proves the
 content, the same log attached twice is kept once, and nothing is ever overwritten: a write
@@ -21,11 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from tocsin.errors import InvalidInput, NotFound, TooLarge
 
 ENV = "TOCSIN_EVIDENCE_DIR"
+STORE_ENV = "TOCSIN_EVIDENCE_STORE"
 MAX_ENV = "TOCSIN_EVIDENCE_MAX_BYTES"
 DEFAULT_DIR = Path("var") / "evidence"
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -52,6 +55,63 @@ def max_bytes() -> int:
     return int(raw)
 
 
+class EvidenceStore(Protocol):
+    """What the locker, the bundle, verification and retention need of a store."""
+
+    @property
+    def where(self) -> str: ...
+
+    def put(self, stream: BinaryIO, *, limit: int | None = None) -> Stored: ...
+
+    def put_bytes(self, data: bytes) -> Stored: ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def open(self, sha256: str) -> BinaryIO: ...
+
+    def chunks(self, sha256: str) -> Iterator[bytes]: ...
+
+    def digest_of(self, sha256: str) -> str | None: ...
+
+    def delete(self, sha256: str) -> None: ...
+
+
+def configured() -> EvidenceStore:
+    """The store TOCSIN_EVIDENCE_STORE names: unset (or `file:PATH`) the local directory
+    (TOCSIN_EVIDENCE_DIR), or `s3://bucket/prefix`."""
+    raw = os.environ.get(STORE_ENV, "").strip()
+    if not raw:
+        return LocalStore.configured()
+    if raw.startswith("file:"):
+        return LocalStore(Path(raw.removeprefix("file:")))
+    if raw.startswith("s3://"):
+        from tocsin.evidence.s3store import S3Store  # boto3 is loaded only when used
+
+        return S3Store.configured(raw)
+    raise InvalidInput(
+        f"{STORE_ENV}: {raw!r} is neither s3://BUCKET/PREFIX nor file:PATH "
+        f"(leave it unset for the local directory {ENV})",
+        field=STORE_ENV,
+    )
+
+
+def check_digest(sha256: str) -> None:
+    if not _DIGEST.match(sha256):
+        raise InvalidInput(f"{sha256!r} is not a SHA-256 digest", field="sha256")
+
+
+def hash_limited(stream: BinaryIO, out: BinaryIO, limit: int) -> Stored:
+    """Copy at most `limit` bytes from `stream` to `out`, hashing them."""
+    digest, size = hashlib.sha256(), 0
+    while chunk := stream.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        digest.update(chunk)
+        out.write(chunk)
+    return Stored(digest.hexdigest(), size)
+
+
 @dataclass(frozen=True)
 class LocalStore:
     root: Path
@@ -60,9 +120,12 @@ class LocalStore:
     def configured(cls) -> LocalStore:
         return cls(Path(os.environ.get(ENV, "").strip() or DEFAULT_DIR))
 
+    @property
+    def where(self) -> str:
+        return str(self.root)
+
     def path_for(self, sha256: str) -> Path:
-        if not _DIGEST.match(sha256):
-            raise InvalidInput(f"{sha256!r} is not a SHA-256 digest", field="sha256")
+        check_digest(sha256)
         return self.root / "sha256" / sha256[:2] / sha256
 
     def put(self, stream: BinaryIO, *, limit: int | None = None) -> Stored:
@@ -119,19 +182,13 @@ class LocalStore:
 
 
 def _write_hashing(stream: BinaryIO, draft: Path, limit: int) -> Stored:
-    digest, size = hashlib.sha256(), 0
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as out:
-        while chunk := stream.read(CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise too_large(limit)
-            digest.update(chunk)
-            out.write(chunk)
+        stored = hash_limited(stream, out, limit)
         out.flush()
         os.fsync(out.fileno())
     draft.chmod(0o400)
-    return Stored(digest.hexdigest(), size)
+    return stored
 
 
 def sha256_text(value: str) -> str:

@@ -5,7 +5,7 @@ catches and what it cannot."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -14,12 +14,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.evidence import merkle, signing, witness
+from tocsin.errors import TocsinError
+from tocsin.evidence import merkle, signing, storage, witness
 from tocsin.evidence.checkpoints import heads_digest, signed_payload, witness_record
 from tocsin.evidence.locker import STORED_KINDS
 from tocsin.evidence.merkle import Head
 from tocsin.evidence.models import Checkpoint, EvidenceItem
-from tocsin.evidence.storage import LocalStore
+from tocsin.evidence.storage import EvidenceStore
 from tocsin.incidents import timeline
 from tocsin.incidents.chain import ChainBreak
 from tocsin.incidents.models import Incident, TimelineEvent
@@ -57,7 +58,8 @@ def verify(
     *,
     public_key: Ed25519PublicKey | None,
     witness_files: list[Path],
-    store: LocalStore | None = None,
+    store: EvidenceStore | None = None,
+    witness_buckets: Sequence[str] = (),
 ) -> Report:
     """1. Each chain and its incident row. 2. Each checkpoint: its signature, its link to the
     one before, and the heads it signed against the chains as they are now. 3. Each witness
@@ -76,11 +78,15 @@ def verify(
         found, count = _witness_findings(path, checkpoints)
         report.witnessed += count
         report.findings += found
-    report.findings += list(_evidence_findings(session, store or LocalStore.configured()))
+    for url in witness_buckets:
+        found, count = _bucket_findings(url, checkpoints)
+        report.witnessed += count
+        report.findings += found
+    report.findings += list(_evidence_findings(session, store or storage.configured()))
     return report
 
 
-def _evidence_findings(session: Session, store: LocalStore) -> Iterator[Finding]:
+def _evidence_findings(session: Session, store: EvidenceStore) -> Iterator[Finding]:
     added = select(TimelineEvent).where(TimelineEvent.kind == "evidence_added")
     chained = {(e.incident_id, e.data.get("evidence_id")): e.data for e in session.scalars(added)}
     for item in session.scalars(select(EvidenceItem).order_by(EvidenceItem.id)):
@@ -94,10 +100,14 @@ def _evidence_findings(session: Session, store: LocalStore) -> Iterator[Finding]
             yield from _stored_findings(store, item, where)
 
 
-def _stored_findings(store: LocalStore, item: EvidenceItem, where: str) -> Iterator[Finding]:
-    found = store.digest_of(item.sha256)
+def _stored_findings(store: EvidenceStore, item: EvidenceItem, where: str) -> Iterator[Finding]:
+    try:
+        found = store.digest_of(item.sha256)
+    except TocsinError as exc:  # the store cannot be read: a finding, not a crash
+        yield Finding("evidence", where, exc.message)
+        return
     if found is None:
-        yield Finding("evidence", where, f"its file is missing from {store.root}")
+        yield Finding("evidence", where, f"its file is missing from {store.where}")
     elif found != item.sha256:
         yield Finding("evidence", where, "its stored file does not hash to its SHA-256 (altered)")
 
@@ -167,13 +177,31 @@ def _heads_findings(session: Session, signed: dict[str, Head]) -> Iterator[Findi
 
 
 def _witness_findings(path: Path, checkpoints: list[Checkpoint]) -> tuple[list[Finding], int]:
-    by_number = {c.number: witness_record(c) for c in checkpoints}
-    findings: list[Finding] = []
-    seen: set[int] = set()
     where = f"witness {path}"
     if not path.exists():
         return [Finding("witness", where, "the witness file is missing")], 0
-    for record in witness.read(path):
+    return _compare(witness.read(path), checkpoints, where)
+
+
+def _bucket_findings(url: str, checkpoints: list[Checkpoint]) -> tuple[list[Finding], int]:
+    """An S3 witness: every version of every checkpoint object under its prefix."""
+    from tocsin.evidence import s3witness  # boto3 is loaded only when used
+
+    where = f"witness {url}"
+    try:
+        records = list(s3witness.Bucket.configured(url).read())
+    except TocsinError as exc:
+        return [Finding("witness", where, exc.message)], 0
+    return _compare(iter(records), checkpoints, where)
+
+
+def _compare(
+    records: Iterator[dict[str, Any]], checkpoints: list[Checkpoint], where: str
+) -> tuple[list[Finding], int]:
+    by_number = {c.number: witness_record(c) for c in checkpoints}
+    findings: list[Finding] = []
+    seen: set[int] = set()
+    for record in records:
         findings += _witness_record_findings(record, by_number, where)
         if isinstance(record.get("number"), int):
             seen.add(record["number"])
@@ -186,7 +214,9 @@ def _witness_record_findings(
     record: dict[str, Any], by_number: dict[int, dict[str, Any]], where: str
 ) -> list[Finding]:
     if "unreadable_line" in record:
-        return [Finding("witness", where, f"line {record['unreadable_line']} is not a record")]
+        unreadable = record["unreadable_line"]
+        what = f"object {unreadable}" if isinstance(unreadable, str) else f"line {unreadable}"
+        return [Finding("witness", where, f"{what} is not a record")]
     number = record.get("number")
     stored = by_number.get(number) if isinstance(number, int) else None
     if stored is None:

@@ -7,9 +7,10 @@ TOCSIN_WITNESS lists them, comma-separated:
   flushed and fsync'ed before the checkpoint's transaction commits; put it on storage the
   database host cannot rewrite, or ship it with your logs);
 - `https://...` or `http://...`: a webhook, posted through the outbox (retried, never lost);
-- `mailto:audit@example.com`: an email, through the outbox.
-An S3 bucket with object lock is reached through its own tooling from the file witness
-(`aws s3 cp --object-lock-mode COMPLIANCE`); Tocsin does not hold S3 credentials.
+- `mailto:audit@example.com`: an email, through the outbox;
+- `s3://bucket/prefix`: an S3-compatible bucket with object lock (tocsin.evidence.s3witness):
+  one object per checkpoint, written after it commits with a retention nobody can shorten
+  (COMPLIANCE) before it runs out. Tocsin refuses to start if the bucket has no object lock.
 """
 
 from __future__ import annotations
@@ -34,12 +35,23 @@ def configured(raw: str | None = None) -> list[str]:
     text = os.environ.get(ENV, "") if raw is None else raw
     witnesses = [part.strip() for part in text.split(",") if part.strip()]
     for witness in witnesses:
-        if not witness.startswith(("file:", "http://", "https://", "mailto:")):
+        if not witness.startswith(("file:", "http://", "https://", "mailto:", "s3://")):
             raise InvalidInput(
-                f"{ENV}: {witness!r} is not file:PATH, an http(s) URL or mailto:ADDRESS",
+                f"{ENV}: {witness!r} is not file:PATH, an http(s) URL, mailto:ADDRESS or "
+                "s3://BUCKET/PREFIX",
                 field=ENV,
             )
     return witnesses
+
+
+def remote(witnesses: list[str]) -> list[str]:
+    """The witnesses written through the outbox, in the checkpoint's own transaction."""
+    return [w for w in witnesses if w.startswith(("http://", "https://", "mailto:"))]
+
+
+def buckets(witnesses: list[str]) -> list[str]:
+    """The S3 witnesses (written after the checkpoint commits, like files)."""
+    return [w for w in witnesses if w.startswith("s3://")]
 
 
 def files(witnesses: list[str]) -> list[Path]:
@@ -52,6 +64,8 @@ def record(session: Session, checkpoint: Checkpoint, witnesses: list[str]) -> No
     for witness in witnesses:
         if witness.startswith("file:"):
             append(Path(witness.removeprefix("file:")), line)
+        elif witness.startswith("s3://"):
+            continue  # written after the commit (tocsin.evidence.sealing)
         else:
             _send(session, checkpoint, witness, line)
 

@@ -18,6 +18,7 @@ from tocsin.errors import (
     NotFound,
     TocsinError,
     TooLarge,
+    Unavailable,
 )
 
 STATUS_FOR: dict[type[TocsinError], int] = {
@@ -27,6 +28,7 @@ STATUS_FOR: dict[type[TocsinError], int] = {
     Conflict: 409,
     Forbidden: 403,
     TooLarge: 413,
+    Unavailable: 503,
 }
 
 

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from tocsin.errors import InvalidInput
-from tocsin.evidence import locker, switches
+from tocsin.evidence import locker, storage, switches
 from tocsin.evidence.locker import Attachment
 from tocsin.evidence.schemas import (
     AttachmentFields,
@@ -28,7 +28,7 @@ from tocsin.evidence.schemas import (
     SwitchIn,
     SwitchOut,
 )
-from tocsin.evidence.storage import LocalStore, Stored
+from tocsin.evidence.storage import Stored
 from tocsin.incidents.schemas import EventOut
 from tocsin.web.deps import PathId, Reader, ReadSession, Responder, Runtime, RuntimeDep
 
@@ -123,7 +123,7 @@ async def add_evidence(
             raise InvalidInput("a multipart upload needs a `file` part", field="file")
         if fields.kind == "link":
             raise InvalidInput("a link is sent as JSON, not as a file", field="kind")
-        stored = await run_in_threadpool(LocalStore.configured().put, upload.file)
+        stored = await run_in_threadpool(storage.configured().put, upload.file)
         attachment = Attachment(
             kind=fields.kind,
             title=fields.title,
@@ -183,7 +183,7 @@ def read_evidence(
 def download_evidence(
     incident_id: str, evidence_id: PathId, runtime: RuntimeDep, principal: Reader
 ) -> StreamingResponse:
-    store = LocalStore.configured()
+    store = storage.configured()
     with runtime.database.write_session() as session:
         found = locker.item(session, incident_id, evidence_id)
         if found.kind == "link" or found.purged_at is not None:

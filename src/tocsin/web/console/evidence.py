@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from tocsin.errors import TocsinError
-from tocsin.evidence import locker
+from tocsin.evidence import locker, storage
 from tocsin.evidence.locker import Attachment
-from tocsin.evidence.storage import LocalStore, Stored
+from tocsin.evidence.storage import Stored
 from tocsin.web.api.evidence import _fields, _form, _safe, _stream
 from tocsin.web.console.flash import Flash, with_flash
 from tocsin.web.console.pages import _missing, problems_of, problems_text
@@ -40,7 +40,7 @@ async def _attach(request: Request, runtime: Runtime, incident_id: str, actor: s
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
             return Flash("error", "Attach evidence failed — file: choose a file")
-        stored = await run_in_threadpool(LocalStore.configured().put, upload.file)
+        stored = await run_in_threadpool(storage.configured().put, upload.file)
         attachment = Attachment(
             kind=fields.kind,
             title=fields.title,
@@ -82,7 +82,7 @@ def download_evidence(
     try:
         with runtime.database.write_session() as session:
             found = locker.item(session, incident_id, evidence_id)
-            handle = LocalStore.configured().open(found.sha256)
+            handle = storage.configured().open(found.sha256)
             locker.record_custody(
                 session,
                 incident_id=incident_id,
