@@ -69,7 +69,9 @@ def test_sending_an_unknown_stage_names_the_stages(api: Api) -> None:
     response = api.post(f"/api/v1/incidents/{incident['id']}/communications", {"stage": "nope"})
     assert response.status_code == 404
     (error,) = response.json()["errors"]
-    assert error["field"] == "stage" and error["allowed"] == ["customer"]
+    # The default policy's P1 stages: the initial notice, security and legal (security
+    # incident types) and the customer prompt.
+    assert error["field"] == "stage" and error["allowed"] == ["initial", "security", "customer"]
 
 
 def test_a_typod_flag_is_a_422_listing_the_flags(api: Api) -> None:
