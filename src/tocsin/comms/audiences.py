@@ -10,8 +10,9 @@ dropped silently.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -64,8 +65,13 @@ def normalize(policy: Policy, targets: Sequence[str]) -> list[str]:
 
 
 def applies(condition: StageCondition, incident: Incident) -> bool:
-    flagged = any(incident.flags.get(flag) for flag in condition.flags)
-    return flagged or (incident.type is not None and incident.type in condition.types)
+    return applies_to(condition, incident.flags, incident.type)
+
+
+def applies_to(condition: StageCondition, flags: Mapping[str, Any], type_: str | None) -> bool:
+    """Whether an incident with these flags and type meets the condition."""
+    flagged = any(flags.get(flag) for flag in condition.flags)
+    return flagged or (type_ is not None and type_ in condition.types)
 
 
 def _target(

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tocsin.comms import notices, warroom
+from tocsin.comms import notices, stages, warroom
 from tocsin.comms.messages import Sending
 from tocsin.incidents import clocks
 from tocsin.incidents import service as incident_service
@@ -164,12 +164,21 @@ def set_flags(
     aware_at: datetime | None = None,
 ) -> Incident:
     """1. Record the flags; a flag such as `personal_data_breach` starts the regulatory
-    clocks it triggers. 2. Tell the security or compliance lead each notice now owed."""
+    clocks it triggers. 2. Tell the security or compliance lead each notice now owed.
+    3. Open again each communication stage the new flags owe to someone it had left out."""
+    before = dict(incident_service.get(session, incident_id).flags)
     incident, started = incident_service.set_flags(
         session, incident_id=incident_id, flags=flags, actor=actor, aware_at=aware_at
     )
-    _announce(
-        session, incident, incident_service.policy_of(session, incident).policy, started, sending
+    policy = incident_service.policy_of(session, incident).policy
+    _announce(session, incident, policy, started, sending)
+    stages.reopen(
+        session,
+        incident=incident,
+        policy=policy,
+        flags_before=before,
+        sending=sending,
+        at=now(),
     )
     return incident
 
