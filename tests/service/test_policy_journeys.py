@@ -19,8 +19,12 @@ from typing import Any
 import pytest
 
 from tests.service.test_communications import ADMIN, MONDAY_10, Room, room_at
+from tests.service.test_grouping import pd
+from tocsin.alerts import integrations
+from tocsin.alerts.ingest import Delivery
+from tocsin.alerts.models import Integration
 from tocsin.db import Database
-from tocsin.flows import communications, incidents
+from tocsin.flows import communications, incidents, intake
 from tocsin.notify import named_channels
 from tocsin.policy.loader import LoadedPolicy, load_policy, load_policy_text
 
@@ -423,3 +427,71 @@ def test_customer_facing_found_later_prompts_for_the_customer_message(room: Room
     flag(room, incident_id, personal_data_breach=True)  # no stage depends on it: no new ask
     room.move(minutes=5)
     assert len(mentions(room, "Send now: Customer communication (")) == 1
+
+
+# -- default: Alert Routing ---------------------------------------------------------------------
+
+
+def test_default_routes_alerts_as_its_template_lists_them(room: Room) -> None:
+    """Critical pages the on-call; high also goes to the Slack channel and the engineering
+    email; medium to the Slack channel only; low to the ticket system. Each once, however
+    often the sender repeats it."""
+    default = with_ticket_system(default_with_addresses())
+    with room.database.write_session() as session:
+        named_channels.add(
+            session,
+            name="alerts",
+            kind="webhook",
+            config={"url": "http://receiver.test/alerts", "secret": "alerts-signing-secret"},
+            actor="admin",
+        )
+        made, _key = integrations.create(
+            session, name="prometheus", kind="pagerduty", actor="admin", service="checkout"
+        )
+    for severity in ("critical", "error", "warning", "info", "warning"):
+        with room.database.write_session() as session:
+            fresh = session.get(Integration, made.id)
+            assert fresh is not None
+            payload = {"severity": severity, "summary": f"Checkout {severity}"}
+            alert = pd({"dedup_key": f"{severity}-1", "payload": payload})
+            intake.deliver(session, delivery=Delivery(fresh, default), alerts=[alert])
+        room.run()
+    room.move(minutes=2)
+
+    chat = sorted(m.subject for m in room.inbox.to("channel:alerts"))
+    assert chat == ["[Alert P2] Checkout warning", "[Paging alert P1] Checkout error"]
+    (mail,) = [m for m in room.inbox.to("eng@example.com") if m.subject.startswith("[Paging")]
+    assert mail.subject == "[Paging alert P1] Checkout error"
+    assert "Routed by: High alerts → Slack channel + Email (page)" in mail.body
+    (ticket,) = room.inbox.to("tickets@example.com")
+    assert ticket.subject == "[Ticket P3] Checkout info"
+    assert "From: prometheus (dedup key info-1)" in ticket.body
+    assert pages(room)["olive@example.com"] >= 1, "critical and high page the on-call"
+    about_alerts = [m for m in room.inbox.to(ADMIN) if "alert_id" in m.data]
+    assert not about_alerts, "every alert audience had an address"
+
+
+def with_ticket_system(loaded: LoadedPolicy) -> LoadedPolicy:
+    text = loaded.text.replace(
+        "{id: ticket_system, name: Ticket system, email: null}",
+        "{id: ticket_system, name: Ticket system, email: tickets@example.com}",
+    )
+    return load_policy_text(text, source="default-with-tickets")
+
+
+def test_an_alert_audience_without_an_address_is_told_to_the_admins(
+    room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOCSIN_ADMIN_EMAIL", ADMIN)
+    with room.database.write_session() as session:
+        made, _key = integrations.create(
+            session, name="prometheus", kind="pagerduty", actor="admin", service="checkout"
+        )
+        fresh = session.get(Integration, made.id)
+        assert fresh is not None
+        alert = pd({"dedup_key": "info-1", "payload": {"severity": "info"}})
+        intake.deliver(session, delivery=Delivery(fresh, load_policy("default")), alerts=[alert])
+    room.run()
+    (told_admin,) = room.inbox.to(ADMIN)
+    assert told_admin.subject == "Reached nobody: [Ticket P3] Checkout 5xx"
+    assert "Ticket system has no address" in told_admin.body

@@ -46,6 +46,26 @@ def resolve(
     return reach
 
 
+def resolve_standing(
+    session: Session,
+    *,
+    policy: Policy,
+    audience_ids: Sequence[str],
+    directory: Directory,
+    at: datetime,
+) -> Reach:
+    """Everyone the policy's audiences reach when there is no incident (an alert that only
+    notifies): their addresses, named channels, people, teams and schedules."""
+    reach = Reach()
+    for audience_id in audience_ids:
+        audience = policy.audience(audience_id)
+        if audience is None:
+            reach.problems.append(f"{audience_id!r} is not an audience of the policy")
+            continue
+        reach.merge(_audience(session, policy, None, audience, directory, at))
+    return reach
+
+
 def normalize(policy: Policy, targets: Sequence[str]) -> list[str]:
     """Targets a person names (role, audience or coordination channel ids) as clocks hold
     them; an unknown one is refused, naming what is allowed."""
@@ -121,7 +141,7 @@ def _role(
 def _audience(
     session: Session,
     policy: Policy,
-    incident: Incident,
+    incident: Incident | None,
     audience: Audience,
     directory: Directory,
     at: datetime,
@@ -138,7 +158,7 @@ def _audience(
 def _members(
     session: Session,
     policy: Policy,
-    incident: Incident,
+    incident: Incident | None,
     audience: Audience,
     members: Sequence[str],
     directory: Directory,
@@ -155,7 +175,7 @@ def _members(
 def _member(
     session: Session,
     policy: Policy,
-    incident: Incident,
+    incident: Incident | None,
     member: str,
     directory: Directory,
     at: datetime,
@@ -165,7 +185,8 @@ def _member(
         case "email":
             return Reach([Recipient(value, "email", value)])
         case "slack":
-            return Reach([Recipient(value, "slack", render_name(value, incident))])
+            channel = render_name(value, incident) if incident is not None else value
+            return Reach([Recipient(value, "slack", channel)])
         case "person":
             return directory.person(session, value)
         case "team":
@@ -173,6 +194,8 @@ def _member(
         case "schedule":
             return directory.schedule(session, value, at)
         case "role":
+            if incident is None:
+                return Reach(problems=[f"{member}: nobody holds a role outside an incident"])
             return _role(session, policy, incident, value, directory, at)
         case "channel":
             return named_channel(session, value)
