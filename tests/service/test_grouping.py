@@ -11,7 +11,6 @@ and the commander are told, in one message per burst, through the outbox.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
