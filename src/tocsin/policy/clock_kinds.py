@@ -142,9 +142,7 @@ ALERTS_JOINED = ClockKind(
 REVIEW = ClockKind(
     "review", subject="review", domain="reviews", noun="post-incident review", completable=True
 )
-ACTION_ITEM = ClockKind(
-    "action_item", subject="action_item", domain="reviews", noun="action item"
-)
+ACTION_ITEM = ClockKind("action_item", subject="action_item", domain="reviews", noun="action item")
 REGULATORY = ClockKind(
     "regulatory",
     subject="incident",
