@@ -12,6 +12,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from tocsin.incidents import service as incident_service
 from tocsin.incidents import timeline
 from tocsin.incidents.chain import format_instant
 from tocsin.incidents.clock_registry import ClockRegistry
@@ -46,8 +47,7 @@ class RemindOwner:
     ) -> None:
         clock.warned_at = at
         clock.next_check_at = clock.due_at
-        incident = session.get(Incident, subject.incident_id)
-        assert incident is not None
+        incident = incident_service.get(session, subject.incident_id)
         timeline.append(
             session,
             incident=incident,
@@ -69,8 +69,7 @@ class RemindOwner:
     def due(
         self, session: Session, subject: Review | ActionItem, clock: Clock, at: datetime
     ) -> None:
-        incident = session.get(Incident, subject.incident_id)
-        assert incident is not None
+        incident = incident_service.get(session, subject.incident_id)
         settle(session, incident=incident, clock=clock, state="breached", at=at, actor=ENGINE_ACTOR)
         if self.notices is not None:
             self.notices.tell(session, incident, clock, "breach", subject.owner)
