@@ -22,7 +22,7 @@ from tocsin.reviews.schemas import (
     ReviewPatch,
 )
 from tocsin.timesource import now
-from tocsin.web.deps import Reader, ReadSession, Responder, RuntimeDep
+from tocsin.web.deps import PathId, Reader, ReadSession, Responder, RuntimeDep
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["reviews"])
 reviews_router = APIRouter(prefix="/api/v1/reviews", tags=["reviews"])
@@ -151,7 +151,7 @@ def list_items(
 
 
 @items_router.get("/{item_id}", summary="Read an action item")
-def read_item(item_id: int, session: ReadSession, _principal: Reader) -> ActionItemOut:
+def read_item(item_id: PathId, session: ReadSession, _principal: Reader) -> ActionItemOut:
     return views.item_out(session, review_service.get_item(session, item_id), now())
 
 
@@ -162,7 +162,7 @@ def read_item(item_id: int, session: ReadSession, _principal: Reader) -> ActionI
     responses={409: {"description": "An illegal status move (names the allowed ones)"}},
 )
 def patch_item(
-    item_id: int, body: ActionItemPatch, runtime: RuntimeDep, principal: Responder
+    item_id: PathId, body: ActionItemPatch, runtime: RuntimeDep, principal: Responder
 ) -> ActionItemOut:
     with runtime.database.write_session() as session:
         item = review_service.update_item(
