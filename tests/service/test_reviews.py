@@ -202,6 +202,7 @@ def test_reopening_pauses_the_review_and_resolving_again_counts_from_then(room: 
     status(room, incident_id, "investigating")
     review = review_of(room, incident_id)
     assert clock_state(room, "review", review.id)[0] == "cancelled"  # type: ignore[index]
+    assert review.due_at is None  # it waits for the next resolution
     room.clock.shift(timedelta(hours=2))
     status(room, incident_id, "resolved")
     again = FRIDAY_10 + timedelta(hours=3)

@@ -344,9 +344,11 @@ def _settle_pending(
 
 
 def pause_for_reopen(session: Session, *, incident: Incident) -> None:
-    """The incident reopened: its review waits for the next resolution."""
+    """The incident reopened: its review waits for the next resolution (no due date until
+    then, so it is not listed overdue meanwhile)."""
     review = for_incident(session, incident.id)
-    if review is not None:
+    if review is not None and review.status not in lifecycle.HELD:
+        review.due_at = None
         _cancel_pending(session, incident, REVIEW_SUBJECT, review.id, "incident reopened")
 
 
