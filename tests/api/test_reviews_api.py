@@ -202,3 +202,21 @@ def test_a_drills_short_review_is_one_page(api: Api, clock: time_machine.Coordin
     pages = render_pdf(answer.content)
     assert len(pages) == 1
     assert "Drill review" in pages[0][1] and "Outcome" in pages[0][1]
+
+
+def test_completing_the_review_clock_holds_the_review_and_item_clocks_are_refused(
+    api: Api, clock: time_machine.Coordinates
+) -> None:
+    incident_id = resolved_p0(api, clock)
+    item = api.post(
+        f"/api/v1/incidents/{incident_id}/review/action-items",
+        {"title": "Canary deploys", "class": "immediate"},
+    ).json()
+    base = f"/api/v1/incidents/{incident_id}/clocks"
+    refused = api.post(f"{base}/action_item:{item['id']}/complete", {"note": "done"})
+    assert refused.status_code == 409
+    assert "belongs to the action item" in refused.json()["message"]
+    held = api.post(f"{base}/review/complete", {"note": "Held on Monday"})
+    assert held.status_code == 200, held.text
+    assert next(c for c in held.json()["clocks"] if c["kind"] == "review")["state"] == "met"
+    assert api.get(f"/api/v1/incidents/{incident_id}/review").json()["status"] == "reviewed"
