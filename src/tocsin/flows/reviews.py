@@ -161,7 +161,7 @@ class ReviewReminders:
                 )
             )
         if reach.recipients:
-            return Reach(reach.recipients, [])
+            return reach  # someone it could not reach is still told to the fallback
         return notices.who_to_tell(
             session,
             policy=policy,
