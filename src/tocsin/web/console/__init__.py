@@ -3,15 +3,24 @@
 One module per concern: `session` (sign-in, and who may POST), `flash` (the message after a
 redirect), `pages` (templates, rendering and forms), and one per page family: `incidents`
 (the list and declaring), `incident_room` (one incident and its actions), `evidence` (its
-locker's uploads and downloads), `policy`, `status` (the status page) and `channels` (the
-named notification channels).
+locker's uploads and downloads), `reviews` (its post-incident review), `policy`, `status`
+(the status page) and `channels` (the named notification channels).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tocsin.web.console import channels, evidence, incident_room, incidents, policy, session, status
+from tocsin.web.console import (
+    channels,
+    evidence,
+    incident_room,
+    incidents,
+    policy,
+    reviews,
+    session,
+    status,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 router.include_router(session.router)
@@ -21,6 +30,7 @@ router.add_api_route("", incidents.incidents_page, methods=["GET"])
 router.include_router(incidents.router)
 # Before the incident room: its `/incidents/{id}/{action}` would take `evidence` as an action.
 router.include_router(evidence.router)
+router.include_router(reviews.router)
 router.include_router(incident_room.router)
 router.include_router(policy.router)
 router.include_router(status.router)
