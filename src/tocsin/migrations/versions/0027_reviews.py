@@ -1,7 +1,7 @@
 """post-incident reviews and their action items
 
 Revision ID: 0027
-Revises: 0022
+Revises: 0033
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0027"
-down_revision: str | None = "0022"
+down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
