@@ -17,6 +17,7 @@ from tocsin.oncall.models import (
     Team,
 )
 from tocsin.policy.models import PolicySnapshot
+from tocsin.reviews.drill_models import Drill
 from tocsin.statuspage.models import (
     Component,
     PageState,
@@ -26,6 +27,7 @@ from tocsin.statuspage.models import (
 )
 
 __all__ = [
+    "Drill",
     "Alert",
     "AlertGroup",
     "ApiToken",

@@ -1,0 +1,45 @@
+"""drills held: one per drill incident, with its outcome and lessons
+
+Revision ID: 0028
+Revises: 0022
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0028"
+down_revision: str | None = "0022"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "drills",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("programme_id", sa.String(length=80), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("severity", sa.String(length=40), nullable=False),
+        sa.Column("audience", sa.String(length=80), nullable=True),
+        sa.Column("incident_id", sa.String(length=32), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_by", sa.String(length=200), nullable=False),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("ended_by", sa.String(length=200), nullable=True),
+        sa.Column("outcome", sa.String(length=20), nullable=True),
+        sa.Column("lessons", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"], ["incidents.id"], name=op.f("fk_drills_incident_id_incidents")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_drills")),
+        sa.UniqueConstraint("incident_id", name=op.f("uq_drills_incident_id")),
+    )
+    op.create_index(op.f("ix_drills_programme_id"), "drills", ["programme_id"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_drills_programme_id"), table_name="drills")
+    op.drop_table("drills")

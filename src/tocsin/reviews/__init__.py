@@ -1,0 +1,1 @@
+"""Post-incident reviews, action items and drills."""
