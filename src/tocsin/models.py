@@ -27,7 +27,6 @@ from tocsin.statuspage.models import (
 )
 
 __all__ = [
-    "Drill",
     "Alert",
     "AlertGroup",
     "ApiToken",
@@ -36,6 +35,7 @@ __all__ = [
     "Component",
     "ContactMethod",
     "ContainmentSwitch",
+    "Drill",
     "EngineInstance",
     "EscalationPolicy",
     "EvidenceItem",

@@ -20,6 +20,7 @@ from tocsin.engine.loop import Engine
 from tocsin.engine.steps import default_steps
 from tocsin.errors import TocsinError
 from tocsin.evidence import preflight
+from tocsin.flows import drills as drill_flows
 from tocsin.notify import acklinks, named_channels
 from tocsin.policy.loader import LoadedPolicy, PolicyError, load_policy
 
@@ -234,6 +235,8 @@ def _check_pair(cert: Path, key: Path) -> None:
 
 
 def _engine(database: Database, settings: Settings, loaded: LoadedPolicy) -> Engine:
+    with database.write_session() as session:  # the drill programme as clocks (idempotent)
+        drill_flows.sync(session, loaded)
     steps = default_steps(loaded, settings.public_url, settings.admin_emails)
     return Engine(database, steps, max_sleep=settings.engine_interval_seconds)
 

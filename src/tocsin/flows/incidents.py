@@ -50,17 +50,19 @@ def declare(
     declaration: Declaration,
     actor: str,
     sending: Sending | None = None,
+    drill: bool = False,
 ) -> Incident:
     """1. Record the incident and start the clocks its policy sets.
-    2. If its severity pages, start the escalation policy's steps for its services.
+    2. If its severity pages, start the escalation policy's steps for its services (not for
+       a drill sent only to a drill audience: tocsin.flows.drills tells that audience).
     3. Open the war room (the engine does it at once), and tell the security or compliance
        lead of each regulatory notice its flags already owe.
     4. The engine is woken once this commits (starting a clock asks for that)."""
     incident = incident_service.declare(
-        session, loaded=loaded, declaration=declaration, actor=actor
+        session, loaded=loaded, declaration=declaration, actor=actor, drill=drill
     )
     at = incident.declared_at
-    if loaded.policy.severity(incident.severity).pages:
+    if loaded.policy.severity(incident.severity).pages and _pages_people(incident):
         _start_paging(session, incident, at)
     clocks.start(session, incident, warroom.plan(loaded.policy, at), at)
     if sending is not None:
@@ -82,6 +84,11 @@ def _announce(
             sending=sending,
             at=now(),
         )
+
+
+def _pages_people(incident: Incident) -> bool:
+    """A drill with a drill audience pages nobody on call: only that audience hears of it."""
+    return not incident.flags.get("drill_audience")
 
 
 def _start_paging(session: Session, incident: Incident, at: datetime) -> None:
@@ -126,6 +133,7 @@ def change_severity(
     if (
         unpaged
         and policy.severity(incident.severity).pages
+        and _pages_people(incident)
         and not _paging_planned(session, incident)
     ):
         _start_paging(session, incident, now())

@@ -230,7 +230,9 @@ def _meet(clock: Clock | None, at: datetime, note: str) -> None:
         clock.state, clock.settled_at, clock.note = "met", at, note[:2000] or None
 
 
-def runbook_reviewed(session: Session, *, policy: Policy, actor: str, note: str = "") -> Clock | None:
+def runbook_reviewed(
+    session: Session, *, policy: Policy, actor: str, note: str = ""
+) -> Clock | None:
     """Record that the runbook was reviewed: meet its clock and arm the next from the
     review schedule (none if the runbook sets no schedule Tocsin can read)."""
     at = now()
@@ -463,4 +465,3 @@ def register(registry: ClockRegistry, *, notices: DrillNotices | None) -> None:
     registry.subject(DRILL_SUBJECT, lock_subject(DRILL_SUBJECT))
     registry.subject(RUNBOOK_SUBJECT, lock_subject(RUNBOOK_SUBJECT))
     registry.handle([DRILL, RUNBOOK_REVIEW], RemindDue(notices))
-
