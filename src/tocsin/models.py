@@ -17,7 +17,7 @@ from tocsin.oncall.models import (
     Team,
 )
 from tocsin.policy.models import PolicySnapshot
-from tocsin.reviews.drill_models import Drill
+from tocsin.reviews.drill_models import Drill, RunbookReview
 from tocsin.statuspage.models import (
     Component,
     PageState,
@@ -52,6 +52,7 @@ __all__ = [
     "PolicySnapshot",
     "PublicIncident",
     "PublicUpdate",
+    "RunbookReview",
     "Schedule",
     "ScheduleOverride",
     "ServerSecret",

@@ -11,6 +11,7 @@ only to that audience (tocsin.comms.notices). A drill never reaches the status p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from hashlib import sha256
@@ -52,6 +53,7 @@ def start(
     sending: Sending,
     title: str | None = None,
     severity: str | None = None,
+    services: Sequence[str] = (),
 ) -> Started:
     """1. Declare the drill incident at the programme entry's severity, flagged `drill`.
     2. Record the drill and put `drill_started` on the incident's timeline.
@@ -69,6 +71,7 @@ def start(
         severity=level,
         summary=f"{entry.kind.replace('_', ' ').capitalize()} from the drill programme "
         f"({entry.id}, {entry.cadence}). {entry.note or ''}".strip(),
+        services=list(services),
         flags=flags,
     )
     incident = incident_flows.declare(

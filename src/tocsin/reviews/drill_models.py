@@ -1,4 +1,5 @@
-"""The drills that were held: one row per drill incident, with its outcome and lessons.
+"""The drills that were held (one row per drill incident, with its outcome and lessons) and
+the reviews of the runbook itself.
 
 What is due is not a row here: each entry of the policy's drill programme is a clock
 (subject `drill`, tocsin.reviews.drills), armed from the last drill held.
@@ -30,3 +31,15 @@ class Drill(Base):
     ended_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
     lessons: Mapped[str] = mapped_column(Text, default="")
+
+
+class RunbookReview(Base):
+    """A review of the runbook itself (`tocsin drill runbook-reviewed`)."""
+
+    __tablename__ = "runbook_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    policy_name: Mapped[str] = mapped_column(String(200), index=True)
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewed_by: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")

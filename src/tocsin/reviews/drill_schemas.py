@@ -16,6 +16,7 @@ class DrillStartIn(Strict):
     scenario: str = Field(min_length=1, max_length=80, description="A drills[].id of the policy")
     title: str | None = Field(default=None, max_length=280)
     severity: str | None = Field(default=None, max_length=40)
+    services: list[str] = Field(default_factory=list, max_length=100)
 
 
 class DrillEndIn(Strict):

@@ -34,7 +34,7 @@ from tocsin.policy.cadence import next_due, parse_schedule
 from tocsin.policy.clock_kinds import DRILL, RUNBOOK_REVIEW
 from tocsin.policy.schema import Drill as ProgrammeEntry
 from tocsin.policy.schema import Policy
-from tocsin.reviews.drill_models import Drill
+from tocsin.reviews.drill_models import Drill, RunbookReview
 from tocsin.timesource import as_utc, now
 
 DRILL_SUBJECT = DRILL.subject
@@ -236,6 +236,9 @@ def runbook_reviewed(
     """Record that the runbook was reviewed: meet its clock and arm the next from the
     review schedule (none if the runbook sets no schedule Tocsin can read)."""
     at = now()
+    session.add(
+        RunbookReview(policy_name=policy.name, reviewed_at=at, reviewed_by=actor, note=note)
+    )
     _meet(_pending(session, RUNBOOK_SUBJECT, policy.name), at, f"reviewed by {actor}. {note}")
     cadence = parse_schedule(policy.document.review_schedule)
     session.flush()
@@ -403,7 +406,11 @@ def programme(session: Session, policy: Policy, at: datetime | None = None) -> l
             )
         )
     clock = _latest(session, RUNBOOK_SUBJECT, policy.name)
-    met = [c for c in clocks_of(session, RUNBOOK_SUBJECT, policy.name) if c.state == "met"]
+    reviewed = session.scalars(
+        select(RunbookReview.reviewed_at)
+        .where(RunbookReview.policy_name == policy.name)
+        .order_by(RunbookReview.reviewed_at.desc())
+    ).first()
     if clock is not None or policy.document.review_schedule or policy.document.next_review:
         rows.append(
             Due(
@@ -415,7 +422,7 @@ def programme(session: Session, policy: Policy, at: datetime | None = None) -> l
                 audience=policy.document.owner,
                 state=_state(clock, at),
                 due_at=as_utc(clock.due_at) if clock and clock.state != "met" else None,
-                last_held_at=as_utc(met[-1].settled_at) if met and met[-1].settled_at else None,
+                last_held_at=as_utc(reviewed) if reviewed is not None else None,
                 last_outcome=None,
                 running=None,
             )

@@ -1,4 +1,4 @@
-"""drills held: one per drill incident, with its outcome and lessons
+"""drills held (one per drill incident, with its outcome and lessons) and runbook reviews
 
 Revision ID: 0028
 Revises: 0022
@@ -38,8 +38,22 @@ def upgrade() -> None:
         sa.UniqueConstraint("incident_id", name=op.f("uq_drills_incident_id")),
     )
     op.create_index(op.f("ix_drills_programme_id"), "drills", ["programme_id"], unique=False)
+    op.create_table(
+        "runbook_reviews",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("policy_name", sa.String(length=200), nullable=False),
+        sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reviewed_by", sa.String(length=200), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_runbook_reviews")),
+    )
+    op.create_index(
+        op.f("ix_runbook_reviews_policy_name"), "runbook_reviews", ["policy_name"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_runbook_reviews_policy_name"), table_name="runbook_reviews")
+    op.drop_table("runbook_reviews")
     op.drop_index(op.f("ix_drills_programme_id"), table_name="drills")
     op.drop_table("drills")

@@ -38,6 +38,7 @@ def start_drill(body: DrillStartIn, runtime: RuntimeDep, principal: Responder) -
             scenario=body.scenario,
             title=body.title,
             severity=body.severity,
+            services=body.services,
             actor=principal.name,
             sending=runtime.sending,
         )
