@@ -58,7 +58,8 @@ def parse_schedule(text: str | None) -> Cadence | None:
     squashed = re.sub(r"[\s_-]+", "", plain)
     if squashed in _WORDS:
         return _WORDS[squashed]
-    first = re.sub(r"[\s_-]+", "", plain.split()[0]) if plain.split() else ""
+    words = re.findall(r"[a-z][a-z_-]*", plain)
+    first = re.sub(r"[_-]+", "", words[0]) if words else ""
     if first in _WORDS:
         return _WORDS[first]
     match = _EVERY.search(plain)

@@ -1030,9 +1030,11 @@ def _procedure_problems(policy: Policy) -> Problems:
             yield from _references(
                 ("drills", index, "severity"), [drill.severity], severities, "severity"
             )
-        if drill.audience is not None:
-            yield from _references(
-                ("drills", index, "audience"), [drill.audience], audience_ids, "audience"
+        if drill.audience is not None and drill.audience not in audience_ids:
+            allowed = ", ".join(audience_ids) or "none defined"
+            yield (
+                ("drills", index, "audience"),
+                f"unknown audience {drill.audience!r}; allowed: {allowed}",
             )
 
 
