@@ -8,6 +8,7 @@ from tocsin.cli import (
     admin,
     alerts,
     comms,
+    drills,
     evidence,
     importers,
     incident,
@@ -37,6 +38,7 @@ app.add_typer(importers.app, name="import")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(status.app, name="status")
 app.add_typer(notify.app, name="notify")
+app.add_typer(drills.app, name="drill")
 admin.register(app)
 evidence.register(app)
 
