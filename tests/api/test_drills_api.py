@@ -83,3 +83,51 @@ def test_the_runbook_review_is_recorded(database: Database) -> None:
         reply = api.post("/api/v1/drills/runbook-review", {"note": "Contacts updated"})
         assert reply.status_code == 201, reply.text
         assert reply.json()["last_held_at"] is not None
+
+
+# -- the console page ---------------------------------------------------------------------------
+
+ORIGIN = {"Origin": "http://testserver"}
+
+
+def console(api: Api, role: str) -> None:
+    api.client.cookies.set("tocsin_token", api.tokens[role], path="/console")
+
+
+def test_the_console_drills_page_starts_and_ends_a_drill(rastup: Api) -> None:
+    console(rastup, "viewer")
+    page = rastup.client.get("/console/drills")
+    assert page.status_code == 200
+    assert 'href="/console/drills" aria-current="page"' in page.text, "linked in the nav"
+    assert "sev2-tabletop" in page.text and "quarterly" in page.text
+    assert "Start drill" not in page.text, "a viewer only reads"
+
+    console(rastup, "responder")
+    started = rastup.client.post(
+        "/console/drills",
+        data={"scenario": "sev2-tabletop"},
+        headers=ORIGIN,
+        follow_redirects=False,
+    )
+    assert started.status_code == 303, started.text
+    [drill] = rastup.get("/api/v1/drills").json()["held"]
+    assert started.headers["location"] == f"/console/incidents/{drill['incident_id']}"
+    page = rastup.client.get("/console/drills")
+    assert "End drill" in page.text and f"drill {drill['id']} in progress" in page.text
+
+    ended = rastup.client.post(
+        f"/console/drills/{drill['id']}/end",
+        data={"outcome": "failed", "lessons": "Nobody knew the bridge"},
+        headers=ORIGIN,
+        follow_redirects=False,
+    )
+    assert ended.status_code == 303
+    [drill] = rastup.get("/api/v1/drills").json()["held"]
+    assert (drill["outcome"], drill["lessons"]) == ("failed", "Nobody knew the bridge")
+    assert "Nobody knew the bridge" in rastup.client.get("/console/drills").text
+
+
+def test_a_console_start_of_an_unknown_drill_says_what_is_allowed(rastup: Api) -> None:
+    console(rastup, "responder")
+    reply = rastup.client.post("/console/drills", data={"scenario": "nope"}, headers=ORIGIN)
+    assert reply.status_code == 200 and "sev2-tabletop, sev3-drill" in reply.text
