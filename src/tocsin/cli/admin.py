@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import IntegrityError
 
 from tocsin import migrate, vault
 from tocsin.auth import service as auth_service
@@ -235,10 +236,19 @@ def _check_pair(cert: Path, key: Path) -> None:
 
 
 def _engine(database: Database, settings: Settings, loaded: LoadedPolicy) -> Engine:
-    with database.write_session() as session:  # the drill programme as clocks (idempotent)
-        drill_flows.sync(session, loaded)
+    _sync_drills(database, loaded)
     steps = default_steps(loaded, settings.public_url, settings.admin_emails)
     return Engine(database, steps, max_sleep=settings.engine_interval_seconds)
+
+
+def _sync_drills(database: Database, loaded: LoadedPolicy) -> None:
+    """The drill programme and the runbook's review as clocks (idempotent). Two engines
+    starting at once may race: the loser finds the winner's clocks and carries on."""
+    try:
+        with database.write_session() as session:
+            drill_flows.sync(session, loaded)
+    except IntegrityError:
+        logging.getLogger("tocsin.engine").info("drill clocks armed by another engine")
 
 
 def run_engine() -> None:
