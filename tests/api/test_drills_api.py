@@ -61,9 +61,9 @@ def test_a_drill_is_started_held_and_ended(rastup: Api) -> None:
 
 
 def test_bad_input_is_refused_naming_the_field_and_what_is_allowed(rastup: Api) -> None:
-    unknown = rastup.post("/api/v1/drills", {"scenario": "fire-drill"})
+    unknown = rastup.post("/api/v1/drills", {"scenario": "fire", "drill": "fire-drill"})
     assert unknown.status_code == 422, unknown.text
-    assert "sev2-tabletop, sev3-drill" in unknown.text and "scenario" in unknown.text
+    assert "sev2-tabletop, sev3-drill" in unknown.text and '"drill"' in unknown.text
     drill = rastup.post("/api/v1/drills", {"scenario": "sev3-drill"}).json()
     bad = rastup.post(f"/api/v1/drills/{drill['id']}/end", {"outcome": "great"})
     assert bad.status_code == 422 and "outcome" in bad.text
@@ -105,7 +105,7 @@ def test_the_console_drills_page_starts_and_ends_a_drill(rastup: Api) -> None:
     console(rastup, "responder")
     started = rastup.client.post(
         "/console/drills",
-        data={"scenario": "sev2-tabletop"},
+        data={"drill": "sev2-tabletop", "scenario": ""},
         headers=ORIGIN,
         follow_redirects=False,
     )
@@ -129,5 +129,5 @@ def test_the_console_drills_page_starts_and_ends_a_drill(rastup: Api) -> None:
 
 def test_a_console_start_of_an_unknown_drill_says_what_is_allowed(rastup: Api) -> None:
     console(rastup, "responder")
-    reply = rastup.client.post("/console/drills", data={"scenario": "nope"}, headers=ORIGIN)
+    reply = rastup.client.post("/console/drills", data={"drill": "nope"}, headers=ORIGIN)
     assert reply.status_code == 200 and "sev2-tabletop, sev3-drill" in reply.text

@@ -7,6 +7,7 @@ by the test; what leaves is recorded by a stand-in channel, as a person's inbox 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,12 +18,14 @@ from tests.service.test_communications import ADMIN, FIXTURE, URL, Inbox
 from tocsin.db import Database
 from tocsin.engine.steps import clock_step, outbox_step, sending
 from tocsin.errors import Conflict, InvalidInput
+from tocsin.evidence import switches
 from tocsin.flows import drills as drill_flows
 from tocsin.flows import statuspage as status_flows
 from tocsin.incidents import service as incident_service
 from tocsin.incidents import timeline
 from tocsin.oncall import service as oncall
 from tocsin.oncall.config import OnCallConfig
+from tocsin.policy.cadence import next_due
 from tocsin.policy.loader import LoadedPolicy, load_policy, load_policy_text, load_yaml_model
 from tocsin.reviews import drills
 from tocsin.statuspage.subscribers import Links
@@ -177,7 +180,7 @@ def test_a_drill_warns_then_is_overdue_and_someone_is_told(maxai: Drills) -> Non
 
 def test_the_reminder_goes_to_the_commanders_standing_contact(proofkit: Drills) -> None:
     proofkit.sync()
-    proofkit.move(days=80)
+    proofkit.move(days=86)  # a week before the quarterly tabletop
     told = proofkit.inbox.subjects("tom@proofkit.com")
     assert any("P0 tabletop" in s for s in told), told
 
@@ -297,11 +300,12 @@ def test_an_unknown_scenario_or_outcome_is_refused_naming_what_is_allowed(proofk
         drill_flows.start(
             session,
             loaded=proofkit.loaded,
-            scenario="fire-drill",
+            scenario="fire",
+            drill="fire-drill",
             actor="ic",
             sending=proofkit.sending,
         )
-    assert refused.value.field == "scenario"
+    assert refused.value.field == "drill"
     assert refused.value.allowed == ["p0-tabletop", "full-simulation", "runbook-review"]
     drill_id, _ = proofkit.start("p0-tabletop")
     with pytest.raises(InvalidInput) as bad, proofkit.database.write_session() as session:
@@ -327,3 +331,55 @@ def test_only_a_drill_from_the_programme_names_a_drill_audience(proofkit: Drills
             actor="ic",
         )
     assert refused.value.field == "flags"
+
+
+# -- SCENARIOS.md 10: the quarterly tabletop (Rastup) ----------------------------------------
+
+
+def test_rastups_quarterly_tabletop_is_reminded_held_with_its_switch_and_counted(
+    database: Database,
+) -> None:
+    loaded = rastup_with_a_switch_webhook()
+    for room in at_monday(database, loaded):
+        room.sync()
+        tabletop = room.programme()["sev2-tabletop"]
+        assert tabletop.due_at == datetime(2027, 2, 23, 10, 0, tzinfo=UTC)
+        room.move(days=84)  # 8 days before: not yet
+        assert not [s for s in room.inbox.subjects(ADMIN) if "SEV2 tabletop" in s]
+        room.move(days=1)  # a week before: the reminder
+        [reminder] = [s for s in room.inbox.subjects(ADMIN) if "SEV2 tabletop" in s]
+        assert reminder.startswith("Due 2027-02-23")
+
+        with room.database.write_session() as session:
+            switches.set_secret(session, switch="global-readonly", value="s3cret-shared-with-the-switch")
+        drill_id, incident_id = room.start("credential-leak", services=["listings"])
+        with room.database.write_session() as session:
+            incident = incident_service.get(session, incident_id)
+            assert (incident.severity, incident.title) == ("SEV2", "Drill: credential-leak")
+            switches.flip(
+                session,
+                incident_id=incident_id,
+                name="global-readonly",
+                state="on",
+                reason="rehearse integrity protection",
+                actor="ic",
+            )
+        room.run()
+        [flipped] = [m for m in room.inbox.messages if m.channel == "signed_webhook"]
+        assert json.loads(flipped.body)["drill"] is True, "the receiver flips its test flag"
+        assert flipped.subject.startswith("[DRILL] ")
+
+        room.end(drill_id, "passed", "Read-only held; comms template needs the status URL")
+        after = room.programme()["sev2-tabletop"]
+        assert (after.state, after.last_outcome) == ("scheduled", "passed")
+        assert after.last_held_at is not None
+        assert after.due_at == next_due(after.last_held_at, "quarterly"), (
+            "counted for the programme"
+        )
+
+
+def rastup_with_a_switch_webhook() -> LoadedPolicy:
+    text = load_policy("rastup").text.replace(
+        "    watch: 30m\n", "    webhook: {url: 'http://127.0.0.1:9/readonly'}\n    watch: 30m\n"
+    )
+    return load_policy_text(text, source="rastup-with-a-switch-webhook")

@@ -79,8 +79,19 @@ def _held_row(d: dict[str, Any]) -> list[Any]:
 @app.command("start")
 def start(
     scenario: Annotated[
-        str, typer.Option(help="The drill to hold: an id of the policy's drill programme.")
+        str,
+        typer.Option(
+            help="What is rehearsed: an id of the policy's drill programme (p0-tabletop), or "
+            "a scenario of your own (credential-leak)."
+        ),
     ],
+    drill: Annotated[
+        str | None,
+        typer.Option(
+            help="The programme entry it counts for (default: the scenario's own, else the "
+            "entry due first)."
+        ),
+    ] = None,
     title: Annotated[
         str | None, typer.Option(help="What is rehearsed (default: the drill's scope).")
     ] = None,
@@ -103,7 +114,13 @@ def start(
     body = _client().call(
         "POST",
         "/api/v1/drills",
-        json={"scenario": scenario, "title": title, "severity": severity, "services": service},
+        json={
+            "scenario": scenario,
+            "drill": drill,
+            "title": title,
+            "severity": severity,
+            "services": service,
+        },
     )
     if as_json:
         emit_json(body)

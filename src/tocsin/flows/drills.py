@@ -54,24 +54,31 @@ def start(
     title: str | None = None,
     severity: str | None = None,
     services: Sequence[str] = (),
+    drill: str | None = None,
 ) -> Started:
-    """1. Declare the drill incident at the programme entry's severity, flagged `drill`.
+    """`scenario` is what is rehearsed: a programme entry's id, or a name of its own
+    ("credential-leak"; an incident type of the policy by that id becomes the incident's
+    type), counted for the entry `drill` (default: the entry due first).
+
+    1. Declare the drill incident at the programme entry's severity, flagged `drill`.
     2. Record the drill and put `drill_started` on the incident's timeline.
     3. With a drill audience, tell that audience (nobody on call is paged)."""
     policy = loaded.policy
-    entry = drills.entry_of(policy, scenario)
+    entry = drills.choose_entry(session, policy, scenario, drill)
     level = severity or drills.drill_severity(policy, entry)
     audience = policy.drill_audience_for(entry)
     flags: dict[str, object] = {"drill": True}
     if audience is not None:
         flags["drill_audience"] = audience
-    what = title or entry.scope or entry.id
+    own = scenario != entry.id
+    what = title or (scenario if own else entry.scope or entry.id)
     declaration = incident_service.Declaration(
         title=f"Drill: {what}"[:300],
         severity=level,
         summary=f"{entry.kind.replace('_', ' ').capitalize()} from the drill programme "
         f"({entry.id}, {entry.cadence}). {entry.note or ''}".strip(),
         services=list(services),
+        type=scenario if own and scenario in policy.type_ids() else None,
         flags=flags,
     )
     incident = incident_flows.declare(

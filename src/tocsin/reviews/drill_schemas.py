@@ -13,7 +13,17 @@ from tocsin.reviews.drills import Due
 
 
 class DrillStartIn(Strict):
-    scenario: str = Field(min_length=1, max_length=80, description="A drills[].id of the policy")
+    scenario: str = Field(
+        min_length=1,
+        max_length=200,
+        description="What is rehearsed: a drills[].id of the policy, or a scenario's name",
+    )
+    drill: str | None = Field(
+        default=None,
+        max_length=80,
+        description="The drills[].id it counts for (default: the scenario's, else the one due "
+        "first)",
+    )
     title: str | None = Field(default=None, max_length=280)
     severity: str | None = Field(default=None, max_length=40)
     services: list[str] = Field(default_factory=list, max_length=100)

@@ -3,7 +3,7 @@
 Each entry of the policy's `drills` is one clock (kind `drill`, subject `drill`, subject id
 the entry's id), due on the entry's cadence counted from the end of the last drill held for
 it, or from when the programme was first loaded. It warns before (a fifth of the span, at
-most 14 days) and is breached when overdue; who is told is the communications domain's
+most a week) and is breached when overdue; who is told is the communications domain's
 business, passed in as `DrillNotices` (tocsin.flows.drills). Ending a drill meets the clock
 and arms the next one; an overdue (breached) entry stays overdue until a drill is held.
 
@@ -41,7 +41,7 @@ DRILL_SUBJECT = DRILL.subject
 RUNBOOK_SUBJECT = RUNBOOK_REVIEW.subject
 OUTCOMES = ("passed", "partial", "failed")
 WARN_SHARE = 0.2
-WARN_MAX = timedelta(days=14)
+WARN_MAX = timedelta(days=7)
 
 
 class DrillNotices(Protocol):
@@ -260,17 +260,41 @@ def runbook_reviewed(
 # -- drills held ------------------------------------------------------------------------------
 
 
-def entry_of(policy: Policy, entry_id: str) -> ProgrammeEntry:
+def entry_of(policy: Policy, entry_id: str, field: str = "drill") -> ProgrammeEntry:
     entry = policy.drill(entry_id)
     if entry is None:
         allowed = [d.id for d in policy.drills]
         raise InvalidInput(
             f"unknown drill {entry_id!r}; the policy's drill programme: "
             f"{', '.join(allowed) or 'none (add `drills` to the policy)'}",
-            field="scenario",
+            field=field,
             allowed=allowed,
         )
     return entry
+
+
+def choose_entry(
+    session: Session, policy: Policy, scenario: str, drill: str | None
+) -> ProgrammeEntry:
+    """The programme entry a drill counts for: `drill` if given; the scenario itself if it
+    is an entry's id; otherwise the entry due first (an overdue one before any other)."""
+    if drill is not None:
+        return entry_of(policy, drill)
+    named = policy.drill(scenario)
+    if named is not None:
+        return named
+    if not policy.drills:
+        raise InvalidInput(
+            "the policy has no drill programme: add `drills` to it", field="scenario", allowed=[]
+        )
+    return min(policy.drills, key=lambda entry: _next_due_of(session, entry))
+
+
+def _next_due_of(session: Session, entry: ProgrammeEntry) -> datetime:
+    clock = _latest(session, DRILL_SUBJECT, entry.id)
+    if clock is None or clock.state not in ("pending", "breached"):
+        return datetime.max.replace(tzinfo=UTC)
+    return as_utc(clock.due_at)
 
 
 def drill_severity(policy: Policy, entry: ProgrammeEntry) -> str:

@@ -39,6 +39,7 @@ def start_drill(body: DrillStartIn, runtime: RuntimeDep, principal: Responder) -
             title=body.title,
             severity=body.severity,
             services=body.services,
+            drill=body.drill,
             actor=principal.name,
             sending=runtime.sending,
         )

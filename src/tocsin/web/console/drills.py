@@ -65,7 +65,8 @@ def start_drill(
             started = drill_flows.start(
                 session,
                 loaded=runtime.policy,
-                scenario=form.get("scenario"),
+                scenario=form.optional("scenario") or form.get("drill"),
+                drill=form.optional("drill"),
                 title=form.optional("title"),
                 services=split_services(form.get("services")),
                 actor=principal.name,
