@@ -351,7 +351,9 @@ def test_rastups_quarterly_tabletop_is_reminded_held_with_its_switch_and_counted
         assert reminder.startswith("Due 2027-02-23")
 
         with room.database.write_session() as session:
-            switches.set_secret(session, switch="global-readonly", value="s3cret-shared-with-the-switch")
+            switches.set_secret(
+                session, switch="global-readonly", value="s3cret-shared-with-the-switch"
+            )
         drill_id, incident_id = room.start("credential-leak", services=["listings"])
         with room.database.write_session() as session:
             incident = incident_service.get(session, incident_id)
