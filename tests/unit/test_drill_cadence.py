@@ -9,6 +9,7 @@ import pytest
 
 from tocsin.policy.cadence import add_months, next_due, parse_schedule
 from tocsin.policy.loader import PolicyError, load_policy, load_policy_text
+from tocsin.policy.render import render_markdown
 
 NOV_23 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -98,3 +99,12 @@ def test_a_drill_audience_must_be_one_of_the_policys_audiences() -> None:
     with pytest.raises(PolicyError) as wide:
         load_policy_text(programme_wide, source="proofkit-typo")
     assert "drill_audience" in str(wide.value) and "allowed: tom_sartor" in str(wide.value)
+
+
+def test_the_rendered_runbook_names_the_drill_audience() -> None:
+    text = load_policy("proofkit").text.replace(
+        "drills:\n  - {id: p0-tabletop,", "drills:\n  - {id: p0-tabletop, audience: tech,", 1
+    )
+    rendered = render_markdown(load_policy_text(text, source="proofkit-drill-audience"))
+    assert "- p0-tabletop: Technical Lead" in rendered
+    assert "drill audience" not in render_markdown(load_policy("proofkit"))
