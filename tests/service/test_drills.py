@@ -20,6 +20,7 @@ from tocsin.engine.steps import clock_step, outbox_step, sending
 from tocsin.errors import Conflict, InvalidInput
 from tocsin.evidence import switches
 from tocsin.flows import drills as drill_flows
+from tocsin.flows import incidents as incident_flows
 from tocsin.flows import statuspage as status_flows
 from tocsin.incidents import service as incident_service
 from tocsin.incidents import timeline
@@ -278,6 +279,9 @@ def test_a_drill_with_a_drill_audience_tells_only_that_audience(database: Databa
             assert (
                 incident_service.get(session, incident_id).flags["drill_audience"] == "drill_team"
             )
+        with pytest.raises(Conflict) as refused, room.database.write_session() as session:
+            incident_flows.escalate_now(session, incident_id=incident_id, actor="ic")
+        assert "pages nobody on call" in refused.value.message
 
 
 def test_a_drill_is_never_published_to_the_status_page(proofkit: Drills) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.comms import notices, warroom
 from tocsin.comms.messages import Sending
+from tocsin.errors import Conflict
 from tocsin.incidents import clocks
 from tocsin.incidents import service as incident_service
 from tocsin.incidents.models import Clock, Incident
@@ -191,4 +192,12 @@ def complete_clock(
 
 
 def escalate_now(session: Session, *, incident_id: str, actor: str) -> Incident:
+    """Page the next step now; a drill told only to its drill audience pages nobody."""
+    incident = incident_service.get(session, incident_id)
+    if incident.flags.get("drill") and incident.flags.get("drill_audience"):
+        raise Conflict(
+            f"{incident_id} is a drill told only to {incident.flags['drill_audience']}: "
+            "it pages nobody on call",
+            field="id",
+        )
     return incident_service.escalate_now(session, incident_id=incident_id, actor=actor)
