@@ -17,6 +17,7 @@ from tocsin.oncall.models import (
     Team,
 )
 from tocsin.policy.models import PolicySnapshot
+from tocsin.reviews.drill_models import Drill, RunbookReview
 from tocsin.reviews.models import ActionItem, Review
 from tocsin.statuspage.models import (
     Component,
@@ -36,6 +37,7 @@ __all__ = [
     "Component",
     "ContactMethod",
     "ContainmentSwitch",
+    "Drill",
     "EngineInstance",
     "EscalationPolicy",
     "EvidenceItem",
@@ -53,6 +55,7 @@ __all__ = [
     "PublicIncident",
     "PublicUpdate",
     "Review",
+    "RunbookReview",
     "Schedule",
     "ScheduleOverride",
     "ServerSecret",

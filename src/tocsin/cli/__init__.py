@@ -8,6 +8,7 @@ from tocsin.cli import (
     admin,
     alerts,
     comms,
+    drills,
     evidence,
     importers,
     incident,
@@ -40,6 +41,7 @@ app.add_typer(status.app, name="status")
 app.add_typer(notify.app, name="notify")
 app.add_typer(reviews.review_app, name="review")
 app.add_typer(reviews.actions_app, name="actions")
+app.add_typer(drills.app, name="drill")
 admin.register(app)
 evidence.register(app)
 

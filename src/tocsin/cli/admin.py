@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import IntegrityError
 
 from tocsin import migrate, vault
 from tocsin.auth import service as auth_service
@@ -20,6 +21,7 @@ from tocsin.engine.loop import Engine
 from tocsin.engine.steps import default_steps
 from tocsin.errors import TocsinError
 from tocsin.evidence import preflight
+from tocsin.flows import drills as drill_flows
 from tocsin.notify import acklinks, named_channels
 from tocsin.policy.loader import LoadedPolicy, PolicyError, load_policy
 
@@ -234,8 +236,19 @@ def _check_pair(cert: Path, key: Path) -> None:
 
 
 def _engine(database: Database, settings: Settings, loaded: LoadedPolicy) -> Engine:
+    _sync_drills(database, loaded)
     steps = default_steps(loaded, settings.public_url, settings.admin_emails)
     return Engine(database, steps, max_sleep=settings.engine_interval_seconds)
+
+
+def _sync_drills(database: Database, loaded: LoadedPolicy) -> None:
+    """The drill programme and the runbook's review as clocks (idempotent). Two engines
+    starting at once may race: the loser finds the winner's clocks and carries on."""
+    try:
+        with database.write_session() as session:
+            drill_flows.sync(session, loaded)
+    except IntegrityError:
+        logging.getLogger("tocsin.engine").info("drill clocks armed by another engine")
 
 
 def run_engine() -> None:

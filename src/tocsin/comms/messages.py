@@ -94,17 +94,34 @@ def message_key(incident_id: str, key: str, recipient: Recipient) -> str:
     return f"{incident_id}/{key}/{digest}"[: outbox.queue.KEY_LENGTH]
 
 
+DRILL_SUBJECT = "[DRILL] "
+DRILL_BODY = "DRILL - this is an exercise."
+
+
+def drill_marked(incident: Incident, subject: str, body: str) -> tuple[str, str]:
+    """A drill's message says so in its subject and at the top of its body, whatever
+    template the policy uses."""
+    if not incident.flags.get("drill"):
+        return subject, body
+    if not subject.startswith(DRILL_SUBJECT):
+        subject = DRILL_SUBJECT + subject
+    if DRILL_BODY not in body:
+        body = f"{DRILL_BODY}\n\n{body}"
+    return subject, body
+
+
 def _enqueue(
     session: Session, incident: Incident, outgoing: Outgoing, recipient: Recipient
 ) -> bool:
+    subject, body = drill_marked(incident, outgoing.rendered.subject, outgoing.rendered.body)
     return outbox.enqueue(
         session,
         idempotency_key=message_key(incident.id, outgoing.key, recipient),
         purpose=outgoing.purpose,
         channel=recipient.channel,
         address=recipient.address,
-        subject=outgoing.rendered.subject,
-        body=outgoing.rendered.body,
+        subject=subject,
+        body=body,
         data={**recipient.data, "incident_id": incident.id, "comms": _tag(outgoing, recipient)},
         incident_id=incident.id,
         person_id=recipient.person_id,

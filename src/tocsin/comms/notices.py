@@ -139,7 +139,9 @@ def deliver(
     at: datetime,
     actor: str = ACTOR,
 ) -> Queued:
-    """Queue `outgoing`; if it reached nobody (or some of its audience), tell the fallback."""
+    """Queue `outgoing`; if it reached nobody (or some of its audience), tell the fallback.
+    A drill with a drill audience tells only that audience."""
+    reach = drill_reach(session, policy=policy, incident=incident, sending=sending, at=at) or reach
     queued = queue(session, incident=incident, outgoing=outgoing, reach=reach, actor=actor, at=at)
     if queued.problems:
         unreached(
@@ -165,7 +167,9 @@ def unreached(
     at: datetime,
 ) -> Queued:
     """Tell the fallback contact that a message (or part of its audience) reached nobody."""
-    reach = fallback(session, policy=policy, incident=incident, sending=sending, at=at)
+    reach = drill_reach(
+        session, policy=policy, incident=incident, sending=sending, at=at
+    ) or fallback(session, policy=policy, incident=incident, sending=sending, at=at)
     problem = f"{about.rendered.subject}\n" + "\n".join(f"- {p}" for p in problems)
     extra = {"fields": {"problem": problem, "about": about.rendered.subject}}
     values = context(incident, policy, base_url=sending.base_url, extra=extra)
@@ -178,6 +182,24 @@ def unreached(
     if not reach.recipients:
         log.error("nobody to tell that %s reached nobody: %s", about.key, "; ".join(problems))
     return queue(session, incident=incident, outgoing=outgoing, reach=reach, actor=ACTOR, at=at)
+
+
+def drill_reach(
+    session: Session, *, policy: Policy, incident: Incident, sending: Sending, at: datetime
+) -> Reach | None:
+    """The drill audience of a drill incident (flag `drill_audience`), or None: the message
+    goes to whom it would otherwise."""
+    audience = incident.flags.get("drill_audience")
+    if not incident.flags.get("drill") or not isinstance(audience, str) or not audience:
+        return None
+    return audiences.resolve(
+        session,
+        policy=policy,
+        incident=incident,
+        targets=[audience],
+        directory=sending.directory,
+        at=at,
+    )
 
 
 def fallback(

@@ -20,6 +20,7 @@ from tocsin.engine.retention import RetentionStep
 from tocsin.evidence import clock_handlers as evidence_handlers
 from tocsin.evidence import keys, witness
 from tocsin.flows.delivery import DeliveryOutcomes
+from tocsin.flows.drills import DrillReminders
 from tocsin.flows.reviews import ReviewReminders
 from tocsin.incidents import clock_registry
 from tocsin.incidents.clock_registry import ClockRegistry
@@ -29,6 +30,7 @@ from tocsin.oncall import clock_handlers
 from tocsin.oncall.directory import OnCallDirectory
 from tocsin.policy.loader import LoadedPolicy
 from tocsin.reviews import clock_handlers as review_handlers
+from tocsin.reviews import drills
 from tocsin.statuspage import maintenance
 from tocsin.statuspage.subscribers import Links
 
@@ -39,8 +41,12 @@ def sending(public_url: str, admin_emails: tuple[str, ...] = ()) -> Sending:
     return Sending(public_url, OnCallDirectory(), admin_emails)
 
 
-def clock_kinds(send: Sending, page_name: str = "Status") -> ClockRegistry:
-    """Every clock kind's handler, registered by the domain that owns it."""
+def clock_kinds(
+    send: Sending, page_name: str = "Status", loaded: LoadedPolicy | None = None
+) -> ClockRegistry:
+    """Every clock kind's handler, registered by the domain that owns it. The drill
+    programme's reminders need the policy that set them (`loaded`); without it they are
+    recorded but nobody is told."""
     registry = ClockRegistry()
     clock_registry.register(registry, notices=comms_handlers.Notices(send))
     clock_handlers.register(
@@ -55,13 +61,17 @@ def clock_kinds(send: Sending, page_name: str = "Status") -> ClockRegistry:
     )
     maintenance.register(registry, links=Links(send.base_url, page_name))
     review_handlers.register(registry, notices=ReviewReminders(send))
+    drills.register(registry, notices=DrillReminders(send, loaded) if loaded else None)
     return registry
 
 
 def clock_step(
-    public_url: str = LOCAL_URL, admin_emails: tuple[str, ...] = (), page_name: str = "Status"
+    public_url: str = LOCAL_URL,
+    admin_emails: tuple[str, ...] = (),
+    page_name: str = "Status",
+    loaded: LoadedPolicy | None = None,
 ) -> ClockStep:
-    return ClockStep(clock_kinds(sending(public_url, admin_emails), page_name))
+    return ClockStep(clock_kinds(sending(public_url, admin_emails), page_name, loaded))
 
 
 def outbox_step(
@@ -76,7 +86,7 @@ def default_steps(
     """Clocks first (deadlines and escalation steps, which queue pages), heartbeats (which may
     declare incidents), then the outbox (which sends what the others queued)."""
     steps: list[EngineStep] = [
-        clock_step(public_url, admin_emails, loaded.policy.status_page_name()),
+        clock_step(public_url, admin_emails, loaded.policy.status_page_name(), loaded),
         HeartbeatStep(loaded),
         outbox_step(public_url, admin_emails),
         RetentionStep(),

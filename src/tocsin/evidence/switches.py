@@ -193,6 +193,8 @@ def body(
         "actor": actor,
         "at": format_instant(at),
     }
+    if incident.flags.get("drill"):
+        payload["drill"] = True  # the receiver flips its test flag, never the real switch
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -215,7 +217,8 @@ def _send(
         purpose="notify",
         channel="signed_webhook",
         address=declared.webhook.url,
-        subject=f"{declared.id} {state} ({incident.id})",
+        subject=("[DRILL] " if incident.flags.get("drill") else "")
+        + f"{declared.id} {state} ({incident.id})",
         body=raw.decode(),
         data={
             "signature": sign(_secret(session, declared.id), raw),

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.comms import notices, stages, warroom
 from tocsin.comms.messages import Sending
+from tocsin.errors import Conflict
 from tocsin.flows import reviews as review_flows
 from tocsin.incidents import clocks
 from tocsin.incidents import service as incident_service
@@ -52,17 +53,19 @@ def declare(
     declaration: Declaration,
     actor: str,
     sending: Sending | None = None,
+    drill: bool = False,
 ) -> Incident:
     """1. Record the incident and start the clocks its policy sets.
-    2. If its severity pages, start the escalation policy's steps for its services.
+    2. If its severity pages, start the escalation policy's steps for its services (not for
+       a drill sent only to a drill audience: tocsin.flows.drills tells that audience).
     3. Open the war room (the engine does it at once), and tell the security or compliance
        lead of each regulatory notice its flags already owe.
     4. The engine is woken once this commits (starting a clock asks for that)."""
     incident = incident_service.declare(
-        session, loaded=loaded, declaration=declaration, actor=actor
+        session, loaded=loaded, declaration=declaration, actor=actor, drill=drill
     )
     at = incident.declared_at
-    if loaded.policy.severity(incident.severity).pages:
+    if loaded.policy.severity(incident.severity).pages and _pages_people(incident):
         _start_paging(session, incident, at)
     clocks.start(session, incident, warroom.plan(loaded.policy, at), at)
     if sending is not None:
@@ -84,6 +87,11 @@ def _announce(
             sending=sending,
             at=now(),
         )
+
+
+def _pages_people(incident: Incident) -> bool:
+    """A drill with a drill audience pages nobody on call: only that audience hears of it."""
+    return not incident.flags.get("drill_audience")
 
 
 def _start_paging(session: Session, incident: Incident, at: datetime) -> None:
@@ -141,6 +149,7 @@ def change_severity(
     if (
         unpaged
         and policy.severity(incident.severity).pages
+        and _pages_people(incident)
         and not _paging_planned(session, incident)
     ):
         _start_paging(session, incident, now())
@@ -212,4 +221,12 @@ def complete_clock(
 
 
 def escalate_now(session: Session, *, incident_id: str, actor: str) -> Incident:
+    """Page the next step now; a drill told only to its drill audience pages nobody."""
+    incident = incident_service.get(session, incident_id)
+    if incident.flags.get("drill") and incident.flags.get("drill_audience"):
+        raise Conflict(
+            f"{incident_id} is a drill told only to {incident.flags['drill_audience']}: "
+            "it pages nobody on call",
+            field="id",
+        )
     return incident_service.escalate_now(session, incident_id=incident_id, actor=actor)

@@ -64,10 +64,18 @@ def _check_type(loaded: LoadedPolicy, incident_type: str | None) -> None:
         )
 
 
-def _check_flags(loaded: LoadedPolicy, flags: Mapping[str, Any]) -> None:
+# Flags Tocsin itself sets when it declares a drill (tocsin.flows.drills): `drill` marks the
+# incident as an exercise (kept off the status page and out of the metrics, its messages
+# marked DRILL); `drill_audience` names the only audience its pages and messages go to.
+DRILL_FLAGS = ("drill", "drill_audience")
+
+
+def _check_flags(
+    loaded: LoadedPolicy, flags: Mapping[str, Any], *, system: Sequence[str] = ()
+) -> None:
     """A typo'd flag (`personal_data_breech`) would start no regulatory clock: refuse it."""
     allowed = loaded.policy.flag_ids()
-    unknown = [flag for flag in flags if flag not in allowed]
+    unknown = [flag for flag in flags if flag not in allowed and flag not in system]
     if unknown:
         raise InvalidInput(
             f"unknown flag {unknown[0]!r}; this policy's flags: {', '.join(allowed) or 'none'}",
@@ -85,7 +93,12 @@ def _check_not_after(field: str, value: datetime | None, limit: datetime, what: 
 
 
 def declare(
-    session: Session, *, loaded: LoadedPolicy, declaration: Declaration, actor: str
+    session: Session,
+    *,
+    loaded: LoadedPolicy,
+    declaration: Declaration,
+    actor: str,
+    drill: bool = False,
 ) -> Incident:
     """Declare an incident.
 
@@ -95,7 +108,7 @@ def declare(
     """
     _check_severity(loaded, declaration.severity)
     _check_type(loaded, declaration.type)
-    _check_flags(loaded, declaration.flags or {})
+    _check_flags(loaded, declaration.flags or {}, system=DRILL_FLAGS if drill else ())
     declared_at = now()
     detected_at = declaration.detected_at or declared_at
     _check_not_after("detected_at", detected_at, declared_at, "the declaration")

@@ -298,7 +298,11 @@ def page_text(
 ) -> tuple[str, str]:
     """What the person woken at 3 a.m. reads: what, how bad, the alerts, the runbook, the link."""
     subject = f"[{incident.severity}] {incident.id}: {incident.title}"
+    if incident.flags.get("drill"):
+        subject = f"[DRILL] {subject}"
     lines = [subject, "", incident.summary or "", f"Status: {incident.status}"]
+    if incident.flags.get("drill"):
+        lines[1:1] = ["DRILL - this is an exercise.", ""]
     if incident.services:
         lines.append(f"Services: {', '.join(incident.services)}")
     if alerts:

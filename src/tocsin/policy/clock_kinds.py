@@ -168,6 +168,14 @@ SWITCH_WATCH = ClockKind(
     warns=False,  # nothing to do before it ends: it is met by nothing happening
 )
 
+# The drill programme (tocsin.reviews.drills): one clock per programme entry, due on its
+# cadence from the last drill held; met by holding the drill. And the runbook's own review
+# date (`document.next_review`, then `review_schedule`), met by recording a review.
+DRILL = ClockKind("drill", subject="drill", domain="reviews", noun="drill")
+RUNBOOK_REVIEW = ClockKind(
+    "runbook_review", subject="runbook", domain="reviews", noun="runbook review"
+)
+
 _DECLARED: list[ClockKind] = [
     ACKNOWLEDGE,
     UPDATE,
@@ -182,6 +190,8 @@ _DECLARED: list[ClockKind] = [
     REGULATORY,
     SWITCH_LIMIT,
     SWITCH_WATCH,
+    DRILL,
+    RUNBOOK_REVIEW,
 ]
 
 

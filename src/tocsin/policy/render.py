@@ -602,6 +602,16 @@ def _drills(policy: Policy) -> Lines:
             for drill in policy.drills
         ]
         yield from _table(["Kind", "Cadence", "Severity", "Scope", "Participants", "Note"], rows)
+        told = [
+            f"{d.id}: {policy.target_name(a)}"
+            for d in policy.drills
+            if (a := policy.drill_audience_for(d)) is not None
+        ]
+        if told:
+            yield "A drill's pages and messages go only to its drill audience:"
+            yield ""
+            yield from _bullets(told)
+            yield ""
     if policy.training:
         yield from _heading(2, "Training")
         rows = [

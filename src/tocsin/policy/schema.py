@@ -550,6 +550,14 @@ class Regulatory(_Model):
 
 
 class Drill(_Model):
+    """One entry of the drill programme: an exercise held on `cadence`.
+
+    A drill runs as an incident flagged `drill` at `severity` (else the least severe level).
+    `audience`, an audience id, is who a drill's pages and messages go to, instead of the
+    people the policy would otherwise tell; without it they go to the usual people, marked
+    DRILL. The programme-level `Policy.drill_audience` is the default for every entry.
+    """
+
     id: Id
     kind: Literal["tabletop", "simulation", "dry_run", "review"]
     severity: Id | None = None
@@ -557,6 +565,7 @@ class Drill(_Model):
     scope: str = ""
     participants: str | None = None
     note: str | None = None
+    audience: Id | None = None
 
 
 class Training(_Model):
@@ -643,6 +652,9 @@ class Policy(_Model):
     regulatory: list[Regulatory] = []
     routing: Routing = Field(default_factory=Routing)
     drills: list[Drill] = []
+    # Who every drill's pages and messages go to (an audience id); a drill's own `audience`
+    # wins. None: a drill tells the usual people, marked DRILL.
+    drill_audience: Id | None = None
     status_page: StatusPageSettings = StatusPageSettings()
     training: list[Training] = []
     on_call: OnCall = OnCall()
@@ -719,6 +731,13 @@ class Policy(_Model):
 
     def template(self, template_id: str) -> Template | None:
         return next((t for t in self.templates if t.id == template_id), None)
+
+    def drill(self, drill_id: str) -> Drill | None:
+        return next((d for d in self.drills if d.id == drill_id), None)
+
+    def drill_audience_for(self, drill: Drill) -> str | None:
+        """The audience a drill's pages and messages go to, or None (the usual people)."""
+        return drill.audience or self.drill_audience
 
     def audience(self, audience_id: str) -> Audience | None:
         return next((a for a in self.audiences if a.id == audience_id), None)
@@ -1007,10 +1026,20 @@ def _procedure_problems(policy: Policy) -> Problems:
         yield from _references((*loc, "when"), template.when, severities, "severity")
         yield from _references((*loc, "types"), template.types, types, "incident type")
         yield from _references((*loc, "flags"), template.flags, flags, "flag")
+    audience_ids = [a.id for a in policy.audiences]
+    if policy.drill_audience is not None and policy.drill_audience not in audience_ids:
+        allowed = ", ".join(audience_ids) or "none defined"
+        yield ("drill_audience",), f"unknown audience {policy.drill_audience!r}; allowed: {allowed}"
     for index, drill in enumerate(policy.drills):
         if drill.severity is not None:
             yield from _references(
                 ("drills", index, "severity"), [drill.severity], severities, "severity"
+            )
+        if drill.audience is not None and drill.audience not in audience_ids:
+            allowed = ", ".join(audience_ids) or "none defined"
+            yield (
+                ("drills", index, "audience"),
+                f"unknown audience {drill.audience!r}; allowed: {allowed}",
             )
 
 

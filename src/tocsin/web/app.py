@@ -25,6 +25,7 @@ from tocsin.web.api.alerts import INGEST_LIMIT, changes_router, intake
 from tocsin.web.api.alerts import router as alerts_router
 from tocsin.web.api.channels import router as channels_router
 from tocsin.web.api.communications import router as communications_router
+from tocsin.web.api.drills import router as drills_router
 from tocsin.web.api.evidence import router as evidence_router
 from tocsin.web.api.evidence import switch_router
 from tocsin.web.api.incidents import router as incidents_router
@@ -87,6 +88,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(review_router)
     app.include_router(reviews_router)
     app.include_router(action_items_router)
+    app.include_router(drills_router)
     app.include_router(switch_router)
     app.include_router(channels_router)
     app.include_router(policy_router)

@@ -4,7 +4,8 @@ One module per concern: `session` (sign-in, and who may POST), `flash` (the mess
 redirect), `pages` (templates, rendering and forms), and one per page family: `incidents`
 (the list and declaring), `incident_room` (one incident and its actions), `evidence` (its
 locker's uploads and downloads), `reviews` (its post-incident review), `policy`, `status`
-(the status page) and `channels` (the named notification channels).
+(the status page), `channels` (the named notification channels) and `drills` (the drill
+programme).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import APIRouter
 
 from tocsin.web.console import (
     channels,
+    drills,
     evidence,
     incident_room,
     incidents,
@@ -35,5 +37,6 @@ router.include_router(incident_room.router)
 router.include_router(policy.router)
 router.include_router(status.router)
 router.include_router(channels.router)
+router.include_router(drills.router)
 
 __all__ = ["router"]
