@@ -29,6 +29,7 @@ from tocsin.oncall.config import OnCallConfig
 from tocsin.policy.cadence import next_due
 from tocsin.policy.loader import LoadedPolicy, load_policy, load_policy_text, load_yaml_model
 from tocsin.reviews import drills
+from tocsin.reviews import service as review_service
 from tocsin.statuspage.subscribers import Links
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # bob's week in the on-call fixture
@@ -249,6 +250,12 @@ def test_a_drill_pages_the_on_call_marked_drill_and_ends_with_its_lessons(
         row = drills.get(session, drill_id)
     assert ended[0]["outcome"] == "partial" and ended[0]["lessons"] == "The bridge link was stale"
     assert (row.outcome, row.lessons) == ("partial", "The bridge link was stale")
+    with proofkit.database.read_session() as session:
+        review = review_service.for_incident(session, incident_id)
+    assert review.body.startswith(f"# Drill review: {incident_id}")
+    assert "## Outcome\n\n**Partial**" in review.body
+    assert "## Lessons learned\n\nThe bridge link was stale" in review.body
+    assert "5 Whys" not in review.body, "a drill's review is the short one"
     due = proofkit.programme()["p0-tabletop"]
     assert due.last_outcome == "partial"
     assert due.last_held_at == MONDAY_10 + timedelta(days=1)

@@ -143,7 +143,8 @@ def write(record: Record, policy: Policy) -> str:
             _messages(record),
             *_agenda(policy),
         ]
-    parts += [_section(s) for s in human_sections(policy, drill=record.is_drill)]
+    said = _drill_ended(record) if record.is_drill else {}
+    parts += [_section(s, said.get(s.title)) for s in human_sections(policy, drill=record.is_drill)]
     parts.append(_action_items())
     return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
 
@@ -281,11 +282,27 @@ def _agenda(policy: Policy) -> list[str]:
     return ["\n".join(lines)]
 
 
-def _section(section: Section) -> str:
-    lines = [f"## {section.title}", "", PLACEHOLDER]
-    if section.prompts:
+def _section(section: Section, written: str | None = None) -> str:
+    """A section for people; one the record already holds (a drill's outcome and lessons,
+    given when it ended) starts from what they said."""
+    lines = [f"## {section.title}", "", written or PLACEHOLDER]
+    if section.prompts and not written:
         lines += ["", *section.prompts]
     return "\n".join(lines)
+
+
+def _drill_ended(record: Record) -> dict[str, str]:
+    """What the drill's `drill_ended` event recorded, by the section it fills."""
+    ended = [e for e in record.events if e.kind == "drill_ended"]
+    if not ended:
+        return {}
+    data = ended[-1].data
+    found = {}
+    if data.get("outcome"):
+        found["Outcome"] = f"**{str(data['outcome']).capitalize()}**"
+    if data.get("lessons"):
+        found["Lessons learned"] = str(data["lessons"])
+    return found
 
 
 def _action_items() -> str:
