@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tocsin.web.console import channels, evidence, incident_room, incidents, policy, session, status
+from tocsin.web.console import (
+    channels,
+    evidence,
+    incident_room,
+    incidents,
+    live,
+    policy,
+    session,
+    status,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 router.include_router(session.router)
@@ -25,5 +34,6 @@ router.include_router(incident_room.router)
 router.include_router(policy.router)
 router.include_router(status.router)
 router.include_router(channels.router)
+router.include_router(live.router)
 
 __all__ = ["router"]

@@ -140,7 +140,8 @@ def incident_page(
     except NotFound:
         return _missing(request, principal, f"There is no incident {incident_id}.")
     title = f"{view.incident.id} · {view.incident.title}"
-    return _page(request, "incident.html", principal=principal, live=True, title=title, view=view)
+    live = f"incident:{view.incident.id}"
+    return _page(request, "incident.html", principal=principal, live=live, title=title, view=view)
 
 
 # -- actions ------------------------------------------------------------------------------------
