@@ -123,6 +123,8 @@ SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "switch_flipped": lambda d: (
         f"{d.get('switch')} {str(d.get('state')).upper()} ({d.get('how')}): {d.get('reason')}"
     ),
+    "checklist_ticked": lambda d: f"done: {d.get('text')} ({d.get('phase')})",
+    "checklist_unticked": lambda d: f"not done after all: {d.get('text')} ({d.get('phase')})",
     "watch_alerted": lambda d: f"{d.get('count')} new alert(s): {_value(d.get('alerts'))}",
 }
 

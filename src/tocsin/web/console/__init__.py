@@ -3,8 +3,10 @@
 One module per concern: `session` (sign-in, and who may POST), `flash` (the message after a
 redirect), `pages` (templates, rendering and forms), and one per page family: `incidents`
 (the list and declaring), `incident_room` (one incident and its actions), `evidence` (its
-locker's uploads and downloads), `policy`, `status` (the status page) and `channels` (the
-named notification channels).
+locker's uploads and downloads), `policy`, `status` (the status page), `channels` (the
+named notification channels), `dashboard`, `oncall`, `alerts` (alerts, silences and
+integrations), `room` (what the incident room shows from other domains) and `live` (the
+server-sent events that keep pages current).
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tocsin.web.console import (
+    alerts,
     channels,
+    dashboard,
     evidence,
     incident_room,
     incidents,
     live,
+    oncall,
     policy,
     session,
     status,
@@ -35,5 +40,8 @@ router.include_router(policy.router)
 router.include_router(status.router)
 router.include_router(channels.router)
 router.include_router(live.router)
+router.include_router(dashboard.router)
+router.include_router(oncall.router)
+router.include_router(alerts.router)
 
 __all__ = ["router"]
