@@ -112,7 +112,9 @@ def alerts_page(
 
 
 @router.get("/alerts/{alert_id}")
-def alert_page(alert_id: int, request: Request, runtime: RuntimeDep, principal: SignedIn) -> Response:
+def alert_page(
+    alert_id: int, request: Request, runtime: RuntimeDep, principal: SignedIn
+) -> Response:
     if principal is None:
         return _to_login(request)
     with runtime.database.read_session() as session:
@@ -185,7 +187,9 @@ def create_silence(
             silence = silences.create(session, actor=who.name, **body.model_dump())
             text = f"Silence {silence.id} until {silence.ends_at:%Y-%m-%d %H:%M} UTC: matching alerts do not page."
     except (ValidationError, TocsinError) as exc:
-        return _back(request, Flash("error", f"Silence not created — {problems_text(problems_of(exc))}"))
+        return _back(
+            request, Flash("error", f"Silence not created — {problems_text(problems_of(exc))}")
+        )
     return _back(request, Flash("ok", text))
 
 
@@ -200,7 +204,9 @@ def end_silence(
         with runtime.database.write_session() as session:
             silences.cancel(session, silence_id=silence_id)
     except TocsinError as exc:
-        return _back(request, Flash("error", f"Silence not ended — {problems_text(problems_of(exc))}"))
+        return _back(
+            request, Flash("error", f"Silence not ended — {problems_text(problems_of(exc))}")
+        )
     return _back(request, Flash("ok", f"Silence {silence_id} ended: matching alerts page again."))
 
 
@@ -246,7 +252,9 @@ def rotate_key(
             urls = KINDS[integration.kind].urls_for(key, str(request.base_url))
             name = integration.name
     except TocsinError as exc:
-        return with_flash(back, Flash("error", f"Key not rotated — {problems_text(problems_of(exc))}"))
+        return with_flash(
+            back, Flash("error", f"Key not rotated — {problems_text(problems_of(exc))}")
+        )
     where = "; ".join(f"{k}: {v}" for k, v in urls.items())
     text = f"New key for {name} (shown once; the old key stopped working): {key} — {where}"
     return with_flash(back, Flash("ok", text))

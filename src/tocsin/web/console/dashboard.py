@@ -142,9 +142,7 @@ def recent_alerts(session: Session, limit: int = ALERTS_SHOWN) -> list[RecentAle
         .limit(limit)
     )
     return [
-        RecentAlert(
-            a.id, a.summary, a.status, a.service, name, a.last_seen_at, a.incident_id
-        )
+        RecentAlert(a.id, a.summary, a.status, a.service, name, a.last_seen_at, a.incident_id)
         for a, name in rows
     ]
 
@@ -191,5 +189,10 @@ def dashboard_page(request: Request, runtime: RuntimeDep, principal: SignedIn) -
             "oncall": on_call_now(session, now()),
         }
     return _page(
-        request, "dashboard.html", principal=principal, live="dashboard", title="Dashboard", **context
+        request,
+        "dashboard.html",
+        principal=principal,
+        live="dashboard",
+        title="Dashboard",
+        **context,
     )

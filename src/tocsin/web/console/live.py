@@ -87,7 +87,10 @@ def read_marker(session: Session) -> Marker:
         select(
             select(func.max(TimelineEvent.id)).scalar_subquery(),
             select(func.max(Alert.id)).scalar_subquery(),
-            select(func.count()).select_from(Alert).where(Alert.status == "firing").scalar_subquery(),
+            select(func.count())
+            .select_from(Alert)
+            .where(Alert.status == "firing")
+            .scalar_subquery(),
             select(func.max(ScheduleOverride.id)).scalar_subquery(),
             select(func.count()).select_from(ScheduleOverride).scalar_subquery(),
             select(func.max(Silence.id)).scalar_subquery(),

@@ -77,8 +77,10 @@ def _row(label: str, kind: str, shifts: list[Shift], monday: datetime) -> WeekRo
 def week_of(session: Session, schedule: Schedule, monday: datetime) -> WeekView:
     spec = oncall_service.spec_of(session, schedule)
     end = monday + timedelta(days=DAYS)
-    rows = [_row(f"Layer {layer.name}", "layer", layer_shifts(spec, layer, monday, end), monday)
-            for layer in reversed(spec.layers)]  # highest priority first, as they stack
+    rows = [
+        _row(f"Layer {layer.name}", "layer", layer_shifts(spec, layer, monday, end), monday)
+        for layer in reversed(spec.layers)
+    ]  # highest priority first, as they stack
     overrides = list(
         session.scalars(
             select(ScheduleOverride)
@@ -159,7 +161,9 @@ def create_override(
         start = parse_instant(form.optional("start"), "start")
         end = parse_instant(form.optional("end"), "end")
         if start is None or end is None:
-            raise InvalidInput("give both a start and an end (UTC)", field="start" if start is None else "end")
+            raise InvalidInput(
+                "give both a start and an end (UTC)", field="start" if start is None else "end"
+            )
         with runtime.database.write_session() as session:
             override = oncall_service.add_override(
                 session,

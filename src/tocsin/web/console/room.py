@@ -118,7 +118,9 @@ def messages(session: Session, incident_id: str) -> list[Message]:
         )
     )
     people = _names(session, Person, Person.handle, (n.person_id for n in rows))
-    methods = _names(session, ContactMethod, ContactMethod.name, (n.contact_method_id for n in rows))
+    methods = _names(
+        session, ContactMethod, ContactMethod.name, (n.contact_method_id for n in rows)
+    )
     return [
         Message(
             id=n.id,
