@@ -185,7 +185,8 @@ def create_silence(
         body = _silence_in(form)
         with runtime.database.write_session() as session:
             silence = silences.create(session, actor=who.name, **body.model_dump())
-            text = f"Silence {silence.id} until {silence.ends_at:%Y-%m-%d %H:%M} UTC: matching alerts do not page."
+            until = f"{silence.ends_at:%Y-%m-%d %H:%M} UTC"
+            text = f"Silence {silence.id} until {until}: matching alerts do not page."
     except (ValidationError, TocsinError) as exc:
         return _back(
             request, Flash("error", f"Silence not created — {problems_text(problems_of(exc))}")

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -182,7 +183,7 @@ def dashboard_page(request: Request, runtime: RuntimeDep, principal: SignedIn) -
         return _to_login(request)
     policy = runtime.policy.policy
     with runtime.database.read_session() as session:
-        context = {
+        context: dict[str, Any] = {
             "groups": open_by_severity(session, policy),
             "alerts": recent_alerts(session),
             "firing": firing_count(session),

@@ -45,9 +45,9 @@ from tocsin.statuspage import service as status_service
 from tocsin.statuspage.models import PublicIncident
 from tocsin.statuspage.schemas import PublishIn
 from tocsin.statuspage.statuses import INCIDENT_STATUSES
+from tocsin.web.console import room
 from tocsin.web.console.flash import Flash, with_flash
 from tocsin.web.console.incidents import severity_rank
-from tocsin.web.console import room
 from tocsin.web.console.pages import (
     Form,
     FormDep,

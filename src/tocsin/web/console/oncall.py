@@ -174,7 +174,10 @@ def create_override(
                 actor=who.name,
                 reason=form.get("reason").strip(),
             )
-            text = f"Override: {override.person} covers {form.get('schedule')} from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC."
+            text = (
+                f"Override: {override.person} covers {form.get('schedule')} "
+                f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC."
+            )
     except (ValidationError, TocsinError) as exc:
         return _back(Flash("error", f"Override not created — {problems_text(_problems_of(exc))}"))
     return _back(Flash("ok", text))

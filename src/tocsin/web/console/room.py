@@ -105,7 +105,8 @@ def _names(session: Session, model: Any, label: Any, ids: Iterable[int | None]) 
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    return dict(session.execute(select(model.id, label).where(model.id.in_(wanted))).tuples())
+    rows = session.execute(select(model.id, label).where(model.id.in_(wanted)))
+    return {int(key): str(name) for key, name in rows}
 
 
 def messages(session: Session, incident_id: str) -> list[Message]:
