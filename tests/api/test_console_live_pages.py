@@ -176,7 +176,7 @@ def test_overrides_are_created_and_removed_on_the_oncall_page(
     overrides = api.get("/api/v1/schedules/primary/overrides").json()
     assert [(o["person"], o["created_by"]) for o in overrides] == [("carol", "responder-user")]
     week = api.client.get("/console/oncall").text
-    assert 'carol <span class="small">09:00–24:00</span>' in week
+    assert 'carol <span class="small">09:00\u201324:00</span>' in week
     bad = form(api, "/console/oncall/overrides", schedule="primary", person="carol", start="soon")
     assert (
         bad.status_code == 303
