@@ -79,23 +79,28 @@ class OnCallNow:
 
 
 def _pending_clocks(session: Session, ids: Sequence[str]) -> dict[str, list[ClockOut]]:
+    """Each incident's pending clocks, in one query of only the columns a row shows."""
     found: dict[str, list[ClockOut]] = defaultdict(list)
     if not ids:
         return found
-    rows = session.scalars(
-        select(Clock).where(Clock.incident_id.in_(ids), Clock.state == "pending")
+    columns = (Clock.incident_id, Clock.kind, Clock.key, Clock.due_at, Clock.action)
+    rows = session.execute(
+        select(*columns, Clock.label, Clock.warn_at).where(
+            Clock.incident_id.in_(ids), Clock.state == "pending"
+        )
     )
-    for c in rows:
-        found[str(c.incident_id)].append(
-            ClockOut(
-                kind=c.kind,
-                key=c.key,
-                due_at=c.due_at,
-                state=c.state,
-                action=c.action,
-                label=c.label,
-                targets=c.targets,
-                warn_at=c.warn_at,
+    for incident_id, kind, key, due_at, action, label, warn_at in rows:
+        found[str(incident_id)].append(
+            ClockOut.model_construct(
+                kind=kind,
+                key=key,
+                due_at=due_at,
+                state="pending",
+                action=action,
+                label=label,
+                targets=[],
+                settled_at=None,
+                warn_at=warn_at,
             )
         )
     return found
@@ -107,9 +112,10 @@ def _name(policy: Policy, severity: str) -> str:
 
 
 def open_by_severity(session: Session, policy: Policy) -> list[SeverityGroup]:
+    columns = (Incident.id, Incident.title, Incident.status, Incident.severity)
     incidents = list(
-        session.scalars(
-            select(Incident)
+        session.execute(
+            select(*columns, Incident.services, Incident.declared_at, Incident.acknowledged_at)
             .where(Incident.status.in_(OPEN_STATUSES))
             .order_by(Incident.declared_at.desc())
             .limit(OPEN_SHOWN)
