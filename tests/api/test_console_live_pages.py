@@ -216,7 +216,8 @@ def test_alerts_are_filtered_and_silenced_from_the_console(
     assert "Disk full on db-1" not in api.client.get("/console/alerts?service=search").text
     refused = api.client.get("/console/alerts?status=sleeping")
     assert refused.status_code == 422 and "allowed: firing, resolved" in refused.text
-    detail = api.client.get(f"/console/alerts/{api.get('/api/v1/alerts').json()['items'][0]['id']}")
+    alert_id = api.get("/api/v1/alerts").json()["items"][0]["id"]
+    detail = api.client.get(f"/console/alerts/{alert_id}")
     assert "grow the disk" in detail.text and "DiskFull" in detail.text
     made_silence = form(
         api,
@@ -226,12 +227,17 @@ def test_alerts_are_filtered_and_silenced_from_the_console(
         ends_at="2026-11-24T10:00",
         reason="known",
     )
-    assert made_silence.status_code == 303
+    assert made_silence.status_code == 303 and made_silence.headers["location"] == "/console/alerts"
     silences = api.get("/api/v1/silences").json()
     assert [(s["service"], s["matchers"], s["created_by"]) for s in silences] == [
         ("checkout", {"alertname": "DiskFull"}, "responder-user")
     ]
-    assert form(api, f"/console/silences/{silences[0]['id']}/end").status_code == 303
+    back = api.client.post(
+        f"/console/silences/{silences[0]['id']}/end",
+        headers={**ORIGIN, "Referer": f"http://testserver/console/alerts/{alert_id}"},
+        follow_redirects=False,
+    )
+    assert back.status_code == 303 and back.headers["location"] == f"/console/alerts/{alert_id}"
     assert api.get("/api/v1/silences").json() == []
 
 

@@ -5,6 +5,7 @@ silences created and ended here, and the integrations page where an admin rotate
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -167,10 +168,12 @@ def _silence_in(form: Form) -> SilenceIn:
 
 
 def _back(request: Request, flash: Flash, fallback: str = "/console/alerts") -> Response:
+    """Back to the alert the form was on, else to the alerts page."""
     target = fallback
-    referer = request.headers.get("referer", "")
-    if "/console/alerts/" in referer:
-        target = "/console/alerts/" + referer.rsplit("/console/alerts/", 1)[1].split("?")[0]
+    path = urlsplit(request.headers.get("referer", "")).path
+    alert_id = path.removeprefix("/console/alerts/")
+    if path.startswith("/console/alerts/") and alert_id.isdigit():
+        target = f"/console/alerts/{alert_id}"
     return with_flash(RedirectResponse(target, status_code=303), flash)
 
 
