@@ -17,6 +17,7 @@ from tests.api.conftest import Api
 from tests.api.test_incident_page_failures import run_engine
 from tocsin.db import Database
 from tocsin.policy.clock_kinds import fires
+from tocsin.web.console import live
 from tocsin.web.console.live import ChangeFeed
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
@@ -279,3 +280,19 @@ def test_the_feed_wakes_only_the_pages_a_change_touches(api: Api, database: Data
 
     incidents, other_quiet, board_told = asyncio.run(scenario())
     assert incidents == [first["id"]] and other_quiet and board_told
+
+
+def test_a_stream_whose_session_ended_says_so_and_stops(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "RECHECK_SECONDS", 0)
+
+    async def signed_out() -> bool:
+        return False
+
+    async def scenario() -> tuple[list[str | None], int]:
+        feed = ChangeFeed(database, interval=60)
+        events = [e.event async for e in live._events(feed, "dashboard", None, signed_out)]
+        return events, feed.listeners
+
+    assert asyncio.run(scenario()) == (["ready", "signed-out"], 0)

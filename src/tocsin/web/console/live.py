@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import astuple, dataclass, field
 from typing import Annotated
 
@@ -32,19 +32,21 @@ from tocsin.db import Database
 from tocsin.incidents.models import TimelineEvent
 from tocsin.oncall.models import ScheduleOverride
 from tocsin.web.console.pages import PAGE_HEADERS
-from tocsin.web.console.session import SignedIn
+from tocsin.web.console.session import SignedIn, signed_in
 from tocsin.web.deps import RuntimeDep
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 PING_SECONDS = 15
-# A stream ends after this long and the browser reconnects at once (with Last-Event-ID),
-# so a session that was signed out stops receiving within this time.
+# The session is checked again this often: a signed-out page is told so and stops receiving.
+RECHECK_SECONDS = 30
+# A stream ends after this long and the browser reconnects at once (with Last-Event-ID).
 STREAM_SECONDS = 300
 TOPICS = ("dashboard", "incident:<id>", "alerts", "oncall")
 
 router = APIRouter()
+SessionCheck = Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,7 @@ def _valid_topic(topic: str) -> bool:
 
 
 async def _events(
-    request: Request, feed: ChangeFeed, topic: str, last_seen: str | None
+    feed: ChangeFeed, topic: str, last_seen: str | None, still_signed_in: SessionCheck
 ) -> AsyncIterator[ServerSentEvent]:
     subscriber = await feed.subscribe(topic)
     try:
@@ -211,12 +213,18 @@ async def _events(
             event="changed" if missed else "ready", data=topic, id=current.text(), retry=1000
         )
         loop = asyncio.get_running_loop()
-        ends = loop.time() + STREAM_SECONDS
+        ends, recheck = loop.time() + STREAM_SECONDS, loop.time() + RECHECK_SECONDS
         while (left := ends - loop.time()) > 0:
+            if loop.time() >= recheck:
+                if not await still_signed_in():
+                    yield ServerSentEvent(event="signed-out", data=topic)
+                    return
+                recheck = loop.time() + RECHECK_SECONDS
             try:
-                change = await asyncio.wait_for(subscriber.queue.get(), timeout=left)
+                wait = min(left, max(recheck - loop.time(), 0.01))
+                change = await asyncio.wait_for(subscriber.queue.get(), timeout=wait)
             except TimeoutError:
-                break
+                continue
             yield ServerSentEvent(event="changed", data=topic, id=change.marker.text())
     finally:
         feed.unsubscribe(subscriber)
@@ -237,7 +245,10 @@ async def live(
     if not _valid_topic(topic):
         message = f"topic: unknown {topic[:64]!r}; allowed: {', '.join(TOPICS)}"
         return Response(message, status_code=422, headers=PAGE_HEADERS)
+
+    async def still_signed_in() -> bool:
+        return await run_in_threadpool(signed_in, request, runtime) is not None
+
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return EventSourceResponse(
-        _events(request, feed_of(request), topic, last_event_id), ping=PING_SECONDS, headers=headers
-    )
+    events = _events(feed_of(request), topic, last_event_id, still_signed_in)
+    return EventSourceResponse(events, ping=PING_SECONDS, headers=headers)

@@ -145,6 +145,7 @@
     var source = new EventSource("/console/live?topic=" + encodeURIComponent(topic));
     source.addEventListener("ready", function () { report("Live"); });
     source.addEventListener("changed", function () { refresh(); });
+    source.addEventListener("signed-out", function () { source.close(); window.location.reload(); });
     source.onerror = function () {
       // EventSource reconnects by itself (sending Last-Event-ID, so a missed change is told).
       report("Offline: reconnecting…", true);
