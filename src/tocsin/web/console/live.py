@@ -161,9 +161,11 @@ class ChangeFeed:
 
     async def subscribe(self, topic: str) -> Subscriber:
         subscriber = Subscriber(topic)
-        if self._task is None or self._task.done():
+        loop = asyncio.get_running_loop()
+        # One poller per event loop: a test client may serve each request on a new loop.
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             self.marker = await self.current()
-            self._task = asyncio.get_running_loop().create_task(self._poll())
+            self._task = loop.create_task(self._poll())
         self._subscribers.add(subscriber)
         return subscriber
 
@@ -177,7 +179,8 @@ class ChangeFeed:
                 await self.tick()
             except Exception:  # a database blip: log it, and the next tick tries again
                 log.exception("live console feed could not read the database")
-        self._task = None
+        if self._task is asyncio.current_task():
+            self._task = None
 
     async def tick(self) -> None:
         """Read the marker once; if it moved, tell every page that shows what changed."""
