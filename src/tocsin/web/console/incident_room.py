@@ -41,6 +41,7 @@ from tocsin.incidents.schemas import (
 from tocsin.oncall.page_failures import page_failures
 from tocsin.policy.clock_kinds import fires, kind_of
 from tocsin.policy.schema import Policy
+from tocsin.reviews import service as review_service
 from tocsin.statuspage import service as status_service
 from tocsin.statuspage.models import PublicIncident
 from tocsin.statuspage.schemas import PublishIn
@@ -76,6 +77,7 @@ class IncidentView:
     evidence: EvidenceList
 
     public: PublicIncident | None = None
+    review_status: str | None = None  # its post-incident review's, once one is open
     public_statuses: tuple[str, ...] = INCIDENT_STATUSES
     alerts: list[room.AttachedAlert] = field(default_factory=list)
     messages: list[room.Message] = field(default_factory=list)
@@ -144,7 +146,13 @@ def _incident_view(session: Session, incident_id: str, phase: str | None = None)
         paged=room.paged_people(session, incident.id),
         phases=(lists := checklist.phases(session, incident.id, policy)),
         phase=checklist.current(lists, phase),
+        review_status=_review_status(session, incident.id),
     )
+
+
+def _review_status(session: Session, incident_id: str) -> str | None:
+    review = review_service.for_incident(session, incident_id)
+    return None if review is None else review.status
 
 
 def _evidence(session: Session, incident_id: str) -> EvidenceList:
