@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench import console as console_bench
 from bench import crash, declare, engine, escalation, ingest, paging, statuspage
 from bench.common import BACKENDS, console, load_average, machine, write_results
 
@@ -19,6 +20,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "escalation": escalation.run,
     "crash": crash.run,
     "statuspage": statuspage.run,
+    "console": console_bench.run,
 }
 
 

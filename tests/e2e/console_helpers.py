@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.e2e.conftest import Server
 
@@ -65,3 +65,14 @@ def clock_row(page: Page, key: str) -> Locator:
 
 def flash(page: Page) -> Locator:
     return page.locator("#flash")
+
+
+def console_page(browser: Browser, server: Server, *, width: int = 1280, height: int = 900) -> Page:
+    """A new browser context, signed in to the console as the server's admin: the one place
+    the console tests sign in, so changing how people sign in changes only this."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    sign_in(page, server, server.token)
+    expect(page.locator(".who")).to_be_visible()
+    return page

@@ -233,7 +233,7 @@ def test_a_responder_escalates_now_from_the_console(page: Page, server: Server) 
     once the incident is acknowledged there is nobody left to escalate to, so it goes."""
     sign_in(page, server, server.token)
     declare(page, title="Payments API timing out", severity="P1")
-    expect(page.locator("table.escalations")).to_contain_text("pending")
+    expect(page.locator("ol.ladder")).to_contain_text("pending")
 
     page.get_by_role("button", name="Escalate now").click()
     expect(flash(page)).to_contain_text("Escalated")

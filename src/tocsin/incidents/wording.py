@@ -139,6 +139,8 @@ SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
         f"#{d.get('action_item_id')} {d.get('title')}: {d.get('status')} "
         f"({', '.join(d.get('changed', []))} changed)"
     ),
+    "checklist_ticked": lambda d: f"done: {d.get('text')} ({d.get('phase')})",
+    "checklist_unticked": lambda d: f"not done after all: {d.get('text')} ({d.get('phase')})",
     "watch_alerted": lambda d: f"{d.get('count')} new alert(s): {_value(d.get('alerts'))}",
 }
 

@@ -41,6 +41,7 @@ from tocsin.web.api.silences import router as silences_router
 from tocsin.web.api.statuspage import publishing as status_publishing
 from tocsin.web.api.statuspage import router as status_router
 from tocsin.web.console import router as console_router
+from tocsin.web.console.live import ChangeFeed
 from tocsin.web.deps import Runtime
 from tocsin.web.guards import BodyGuard, ServerErrors
 from tocsin.web.headers import SecurityHeaders, redact_access_log
@@ -82,6 +83,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(status_page)
     app.include_router(status_json)
     app.state.status_cache = cache = StatusPageCache(runtime)
+    app.state.change_feed = ChangeFeed(runtime.database)  # the console's live pages
     app.include_router(incidents_router)
     app.include_router(communications_router)
     app.include_router(evidence_router)

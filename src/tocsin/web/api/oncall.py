@@ -201,11 +201,16 @@ def calendar_token(
             field="kind",
             allowed=["schedules", "people"],
         )
-    token = secrets.token_urlsafe(24)
     with runtime.database.write_session() as session:
-        _owner(session, kind, handle).calendar_token_digest = _digest(token)
-    base = str(request.base_url).rstrip("/")
-    return {"url": f"{base}/ical/{kind}/{handle}.ics?token={token}"}
+        url = new_calendar_url(session, kind, handle, str(request.base_url))
+    return {"url": url}
+
+
+def new_calendar_url(session: Session, kind: str, handle: str, base: str) -> str:
+    """Mint a secret calendar URL for a schedule or person; the previous one stops working."""
+    token = secrets.token_urlsafe(24)
+    _owner(session, kind, handle).calendar_token_digest = _digest(token)
+    return f"{base.rstrip('/')}/ical/{kind}/{handle}.ics?token={token}"
 
 
 def _schedule_shifts(session: Session, handle: str, start: datetime, end: datetime) -> list[Shift]:

@@ -4,8 +4,10 @@ One module per concern: `session` (sign-in, and who may POST), `flash` (the mess
 redirect), `pages` (templates, rendering and forms), and one per page family: `incidents`
 (the list and declaring), `incident_room` (one incident and its actions), `evidence` (its
 locker's uploads and downloads), `reviews` (its post-incident review), `policy`, `status`
-(the status page), `channels` (the named notification channels) and `drills` (the drill
-programme).
+(the status page), `channels` (the named notification channels), `drills` (the drill
+programme), `dashboard`, `oncall`, `alerts` (alerts, silences and integrations), `room`
+(what the incident room shows from other domains) and `live` (the server-sent events that
+keep pages current).
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tocsin.web.console import (
+    alerts,
     channels,
+    dashboard,
     drills,
     evidence,
     incident_room,
     incidents,
+    live,
+    oncall,
     policy,
     reviews,
     session,
@@ -38,5 +44,9 @@ router.include_router(policy.router)
 router.include_router(status.router)
 router.include_router(channels.router)
 router.include_router(drills.router)
+router.include_router(live.router)
+router.include_router(dashboard.router)
+router.include_router(oncall.router)
+router.include_router(alerts.router)
 
 __all__ = ["router"]

@@ -8,8 +8,9 @@ message that names the field, never a 500.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -24,8 +25,8 @@ from tocsin.evidence.schemas import EvidenceList, EvidenceOut, HoldOut, SwitchIn
 from tocsin.flows import communications
 from tocsin.flows import incidents as incident_flows
 from tocsin.flows import statuspage as status_flows
+from tocsin.incidents import checklist, service, timeline
 from tocsin.incidents import clocks as clock_service
-from tocsin.incidents import service, timeline
 from tocsin.incidents.schemas import (
     ClockOut,
     CompleteClockIn,
@@ -45,6 +46,7 @@ from tocsin.statuspage import service as status_service
 from tocsin.statuspage.models import PublicIncident
 from tocsin.statuspage.schemas import PublishIn
 from tocsin.statuspage.statuses import INCIDENT_STATUSES
+from tocsin.web.console import room
 from tocsin.web.console.flash import Flash, with_flash
 from tocsin.web.console.incidents import severity_rank
 from tocsin.web.console.pages import (
@@ -77,6 +79,26 @@ class IncidentView:
     public: PublicIncident | None = None
     review_status: str | None = None  # its post-incident review's, once one is open
     public_statuses: tuple[str, ...] = INCIDENT_STATUSES
+    alerts: list[room.AttachedAlert] = field(default_factory=list)
+    messages: list[room.Message] = field(default_factory=list)
+    paged: list[str] = field(default_factory=list)
+    phases: list[checklist.PhaseList] = field(default_factory=list)
+    phase: checklist.PhaseList | None = None
+
+    @property
+    def ladder(self) -> list[room.Rung]:
+        return room.ladder(self.escalations)
+
+    def role_holder(self, role_id: str) -> str:
+        """Who holds a role; an unassigned on-call role shows whom the steps are paging."""
+        if assigned := self.incident.roles.get(role_id):
+            return assigned
+        if role_id == room.ON_CALL_ROLE and self.paged:
+            acked = self.incident.acknowledged_by
+            if acked in self.paged:
+                return f"{acked} (acknowledged)"
+            return f"{', '.join(self.paged)} (paged{'' if acked else ', not yet acknowledged'})"
+        return "unassigned"
 
     @property
     def switches_on(self) -> list[SwitchOut]:
@@ -94,7 +116,7 @@ class IncidentView:
         return next((str(i.name) for i in items if i.id == item_id), item_id)
 
 
-def _incident_view(session: Session, incident_id: str) -> IncidentView:
+def _incident_view(session: Session, incident_id: str, phase: str | None = None) -> IncidentView:
     incident = service.get(session, incident_id)
     policy = service.policy_of(session, incident).policy
     out = IncidentOut.of(
@@ -119,6 +141,11 @@ def _incident_view(session: Session, incident_id: str) -> IncidentView:
         ],
         evidence=_evidence(session, incident.id),
         public=status_service.of_incident(session, incident.id),
+        alerts=room.attached_alerts(session, incident.id),
+        messages=room.messages(session, incident.id),
+        paged=room.paged_people(session, incident.id),
+        phases=(lists := checklist.phases(session, incident.id, policy)),
+        phase=checklist.current(lists, phase),
         review_status=_review_status(session, incident.id),
     )
 
@@ -138,17 +165,18 @@ def _evidence(session: Session, incident_id: str) -> EvidenceList:
 
 @router.get("/incidents/{incident_id}")
 def incident_page(
-    incident_id: str, request: Request, runtime: RuntimeDep, principal: SignedIn
+    incident_id: str, request: Request, runtime: RuntimeDep, principal: SignedIn, phase: str = ""
 ) -> Response:
     if principal is None:
         return _to_login(request)
     try:
         with runtime.database.read_session() as session:
-            view = _incident_view(session, incident_id)
+            view = _incident_view(session, incident_id, phase or None)
     except NotFound:
         return _missing(request, principal, f"There is no incident {incident_id}.")
     title = f"{view.incident.id} · {view.incident.title}"
-    return _page(request, "incident.html", principal=principal, live=True, title=title, view=view)
+    live = f"incident:{view.incident.id}"
+    return _page(request, "incident.html", principal=principal, live=live, title=title, view=view)
 
 
 # -- actions ------------------------------------------------------------------------------------
@@ -284,6 +312,14 @@ def _flip_switch(
     return f"{name} is {body.state.upper()}: recorded on the timeline; {how}."
 
 
+def _tick(session: Session, incident_id: str, form: Form, actor: str, sending: Sending) -> str:
+    done = form.get("done") != "no"
+    item = checklist.tick(
+        session, incident_id=incident_id, key=form.get("item").strip(), done=done, actor=actor
+    )
+    return f"{'Done' if done else 'Not done'}: {item.text}"
+
+
 # The URL's last segment → the button's words (named in a failure) and what it does.
 ACTIONS: dict[str, tuple[str, Action]] = {
     "acknowledge": ("Acknowledge", _acknowledge),
@@ -297,6 +333,7 @@ ACTIONS: dict[str, tuple[str, Action]] = {
     "flags": ("Set flag", _set_flag),
     "complete": ("Complete clock", _complete_clock),
     "switch": ("Flip switch", _flip_switch),
+    "checklist": ("Tick checklist item", _tick),
 }
 
 
@@ -326,5 +363,7 @@ def incident_action(
         return _missing(request, who, f"There is no console action {action!r}.")
     flash = _run(runtime, incident_id, action, form, who.name)
     request.app.state.status_cache.invalidate()  # the page may show this incident
-    response = RedirectResponse(f"/console/incidents/{incident_id}", status_code=303)
-    return with_flash(response, flash)
+    back = f"/console/incidents/{incident_id}"
+    if action == "checklist" and (phase := form.get("phase").strip()):
+        back += "?" + urlencode({"phase": phase}) + "#checklist"
+    return with_flash(RedirectResponse(back, status_code=303), flash)

@@ -74,10 +74,12 @@ def _page(
     *,
     principal: Principal | None,
     status: int = 200,
-    live: bool = False,
+    live: bool | str = False,
     **context: Any,
 ) -> HTMLResponse:
-    """Render a page. `live` pages re-fetch themselves (see console.js)."""
+    """Render a page. `live` pages re-fetch themselves when the server says something they
+    show has changed (see console.js and live.py): `live` is the topic they follow, or True
+    for any change (`dashboard`)."""
     flash = read_flash(request)
     html = TEMPLATES.get_template(template).render(
         request_path=request.url.path,
@@ -86,6 +88,7 @@ def _page(
         flash=flash,
         now=now(),
         refresh_url=here(request) if live else None,
+        live_topic=(live if isinstance(live, str) else "dashboard") if live else None,
         **context,
     )
     response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)

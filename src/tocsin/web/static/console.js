@@ -1,15 +1,19 @@
-/* Tocsin console: live countdowns and a quiet 15 s refresh of <main>. No framework.
+/* Tocsin console: live countdowns, and <main> re-fetched when the server says it changed.
  *
  * - Every [data-due] element counts down each second ("in 12 min" / "overdue by 3 min"),
  *   measured against the server's clock (from <main data-now>), not the browser's.
- * - Pages with <main data-refresh> re-fetch that URL every 15 s and swap <main> in place,
- *   unless a form field in it has focus or has been changed, so nothing typed is lost.
- * - Without JavaScript everything still works; the server-rendered text is the fallback.
+ * - Pages with <main data-live="topic"> listen to /console/live (server-sent events). On each
+ *   "changed" event they re-fetch <main data-refresh> and swap <main> in place, unless a form
+ *   field in it has focus or has been changed: then the swap waits until it is free, so
+ *   nothing typed is lost. A browser without EventSource re-fetches every 15 s instead.
+ * - Without JavaScript everything still works; a reload shows the same page.
  */
 (function () {
   "use strict";
 
-  var REFRESH_MS = 15000;
+  var REFRESH_MS = 15000; // only where EventSource is missing
+  var RETRY_MS = 1000; // a change waiting for a form to be free is retried this often
+  var pending = false;
   var main = document.getElementById("main");
   var offset = 0; // server time minus browser time, in ms
 
@@ -91,7 +95,7 @@
   function swap(html) {
     var doc = new DOMParser().parseFromString(html, "text/html");
     var fresh = doc.getElementById("main");
-    if (!fresh || busy()) return; // someone started typing while we fetched
+    if (!fresh || busy()) { pending = true; return; } // someone started typing meanwhile
     var open = Array.prototype.map.call(main.querySelectorAll("details[open][id]"), function (d) { return d.id; });
     main.innerHTML = fresh.innerHTML;
     open.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = true; });
@@ -104,7 +108,9 @@
 
   function refresh() {
     var url = main.dataset.refresh;
-    if (!url || document.hidden || busy()) return;
+    if (!url) return;
+    if (document.hidden || busy()) { pending = true; return; }
+    pending = false;
     fetch(url, { credentials: "same-origin", cache: "no-store", headers: { Accept: "text/html" } })
       .then(function (response) {
         if (response.redirected && new URL(response.url).pathname === "/console/login") {
@@ -132,11 +138,28 @@
   });
 
   document.addEventListener("visibilitychange", function () {
-    if (!document.hidden) refresh();
+    if (!document.hidden && pending) refresh();
   });
+
+  function listen(topic) {
+    var source = new EventSource("/console/live?topic=" + encodeURIComponent(topic));
+    source.addEventListener("ready", function () { report("Live"); });
+    source.addEventListener("changed", function () { refresh(); });
+    source.addEventListener("signed-out", function () { source.close(); window.location.reload(); });
+    source.onerror = function () {
+      // EventSource reconnects by itself (sending Last-Event-ID, so a missed change is told).
+      report("Offline: reconnecting…", true);
+    };
+    window.addEventListener("pagehide", function () { source.close(); });
+  }
 
   syncClock();
   tick();
   window.setInterval(tick, 1000);
-  window.setInterval(refresh, REFRESH_MS);
+  if (main.dataset.live && window.EventSource) {
+    listen(main.dataset.live);
+    window.setInterval(function () { if (pending) refresh(); }, RETRY_MS);
+  } else if (main.dataset.refresh) {
+    window.setInterval(refresh, REFRESH_MS);
+  }
 })();
