@@ -1,0 +1,130 @@
+"""Reporting periods: `2026-Q4`, `2026-11`, `2026-W47`, ISO dates and datetimes (pure)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+ACCEPTED = "2026-11-22, 2026-11-22T09:00:00Z, 2026-11, 2026-Q4 or 2026-W47"
+
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$", re.IGNORECASE)
+
+
+class BadPeriod(ValueError):
+    """A period or instant that is none of the accepted forms."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(f"{value!r} is not a date, datetime or period; use e.g. {ACCEPTED}")
+        self.value = value
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-open span [start, end) in UTC, with the name people call it by."""
+
+    start: datetime
+    end: datetime
+    name: str
+    kind: str  # quarter | month | week | day | span
+
+    @property
+    def bucket(self) -> str:
+        """How its charts are split: a week's by day, a month's and a quarter's by week,
+        anything longer by month."""
+        length = self.end - self.start
+        if length <= timedelta(days=8):
+            return "day"
+        return "week" if length <= timedelta(days=120) else "month"
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def named(value: str) -> Period | None:
+    """The quarter, month, ISO week or day `value` names, or None if it names none."""
+    text = value.strip()
+    if match := _QUARTER.match(text):
+        year, quarter = int(match[1]), int(match[2])
+        start = date(year, 3 * quarter - 2, 1)
+        end = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
+        return Period(_midnight(start), _midnight(end), f"{year}-Q{quarter}", "quarter")
+    if (match := _MONTH.match(text)) and 1 <= int(match[2]) <= 12:
+        year, month = int(match[1]), int(match[2])
+        end = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+        return Period(_midnight(date(year, month, 1)), _midnight(end), text, "month")
+    if match := _WEEK.match(text):
+        return _week(int(match[1]), int(match[2]), text)
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return Period(_midnight(day), _midnight(day + timedelta(days=1)), text, "day")
+
+
+def _week(year: int, week: int, text: str) -> Period | None:
+    try:
+        monday = date.fromisocalendar(year, week, 1)
+    except ValueError:
+        return None
+    start = _midnight(monday)
+    return Period(start, start + timedelta(days=7), text.upper(), "week")
+
+
+def instant(value: str, *, end: bool = False) -> datetime:
+    """`value` as an instant: a datetime as given (UTC if it has no zone); a date or period
+    as its start, or as its end when `end` (so `to=2026-Q4` means to the end of Q4)."""
+    period = named(value)
+    if period is not None:
+        return period.end if end else period.start
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadPeriod(value) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse(value: str) -> Period:
+    """A named period (`2026-Q4`, `2026-11`, `2026-W47`, `2026-11-22`)."""
+    period = named(value)
+    if period is None:
+        raise BadPeriod(value)
+    return period
+
+
+def span(start: datetime, end: datetime) -> Period:
+    """An arbitrary [start, end), named by its bounds."""
+    name = f"{start.isoformat()} to {end.isoformat()}"
+    return Period(start, end, name, "span")
+
+
+def buckets(period: Period) -> list[tuple[datetime, datetime]]:
+    """The chart buckets covering the period: days, ISO weeks (from their Monday) or months."""
+    kind, edges = period.bucket, []
+    cursor = _bucket_start(period.start, kind)
+    while cursor < period.end:
+        following = _next(cursor, kind)
+        edges.append((max(cursor, period.start), min(following, period.end)))
+        cursor = following
+    return edges
+
+
+def _bucket_start(at: datetime, kind: str) -> datetime:
+    day = at.astimezone(UTC).date()
+    if kind == "week":
+        day -= timedelta(days=day.weekday())
+    elif kind == "month":
+        day = day.replace(day=1)
+    return _midnight(day)
+
+
+def _next(at: datetime, kind: str) -> datetime:
+    if kind == "day":
+        return at + timedelta(days=1)
+    if kind == "week":
+        return at + timedelta(days=7)
+    year, month = (at.year + 1, 1) if at.month == 12 else (at.year, at.month + 1)
+    return at.replace(year=year, month=month)
