@@ -6,18 +6,26 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-ACCEPTED = "2026-11-22, 2026-11-22T09:00:00Z, 2026-11, 2026-Q4 or 2026-W47"
+from tocsin.errors import InvalidInput
+
+EXAMPLES = ["2026-11-22", "2026-11-22T09:00:00Z", "2026-11", "2026-Q4", "2026-W47"]
+ACCEPTED = ", ".join(EXAMPLES[:-1]) + f" or {EXAMPLES[-1]}"
+DEFAULT_SPAN = timedelta(days=30)
 
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$", re.IGNORECASE)
 
 
-class BadPeriod(ValueError):
+class BadPeriod(InvalidInput):
     """A period or instant that is none of the accepted forms."""
 
-    def __init__(self, value: str) -> None:
-        super().__init__(f"{value!r} is not a date, datetime or period; use e.g. {ACCEPTED}")
+    def __init__(self, value: str, *, field: str = "period") -> None:
+        super().__init__(
+            f"{field}: {value!r} is not a date, datetime or period; use e.g. {ACCEPTED}",
+            field=field,
+            allowed=EXAMPLES,
+        )
         self.value = value
 
 
@@ -74,7 +82,7 @@ def _week(year: int, week: int, text: str) -> Period | None:
     return Period(start, start + timedelta(days=7), text.upper(), "week")
 
 
-def instant(value: str, *, end: bool = False) -> datetime:
+def instant(value: str, *, end: bool = False, field: str = "from") -> datetime:
     """`value` as an instant: a datetime as given (UTC if it has no zone); a date or period
     as its start, or as its end when `end` (so `to=2026-Q4` means to the end of Q4)."""
     period = named(value)
@@ -83,16 +91,32 @@ def instant(value: str, *, end: bool = False) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise BadPeriod(value) from None
+        raise BadPeriod(value, field=field) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def parse(value: str) -> Period:
+def parse(value: str, *, field: str = "period") -> Period:
     """A named period (`2026-Q4`, `2026-11`, `2026-W47`, `2026-11-22`)."""
     period = named(value)
     if period is None:
-        raise BadPeriod(value)
+        raise BadPeriod(value, field=field)
     return period
+
+
+def window(*, start: str | None, end: str | None, period: str | None, now: datetime) -> Period:
+    """The period a request names: `period`, or `from`/`to` (each a date, datetime or
+    period; `to` defaults to now and `from` to 30 days before `to`)."""
+    if period:
+        return parse(period)
+    if start and not end and (whole := named(start)) is not None:
+        return whole  # from=2026-Q4 alone means the quarter
+    until = instant(end, end=True, field="to") if end else now
+    since = instant(start, field="from") if start else until - DEFAULT_SPAN
+    if since >= until:
+        raise InvalidInput(
+            f"to: {until.isoformat()} is not after from ({since.isoformat()})", field="to"
+        )
+    return span(since, until)
 
 
 def span(start: datetime, end: datetime) -> Period:
