@@ -14,8 +14,8 @@ from tocsin.alerts import integrations
 from tocsin.alerts.models import Alert
 from tocsin.db import Database
 from tocsin.incidents.models import Clock
-from tocsin.notify.outbox.queue import enqueue
 from tocsin.notify.models import Notification
+from tocsin.notify.outbox.queue import enqueue
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
