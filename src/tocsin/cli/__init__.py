@@ -15,6 +15,7 @@ from tocsin.cli import (
     notify,
     oncall,
     policy,
+    report,
     secrets,
     status,
 )
@@ -37,6 +38,7 @@ app.add_typer(importers.app, name="import")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(status.app, name="status")
 app.add_typer(notify.app, name="notify")
+app.command("report")(report.report_command)
 admin.register(app)
 evidence.register(app)
 
