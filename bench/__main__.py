@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import crash, declare, engine, escalation, ingest, paging, statuspage
+from bench import crash, declare, engine, escalation, ingest, metrics, paging, statuspage
 from bench.common import BACKENDS, console, load_average, machine, write_results
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "escalation": escalation.run,
     "crash": crash.run,
     "statuspage": statuspage.run,
+    "metrics": metrics.run,
 }
 
 

@@ -128,7 +128,7 @@ def span(start: datetime, end: datetime) -> Period:
 def buckets(period: Period) -> list[tuple[datetime, datetime]]:
     """The chart buckets covering the period: days, ISO weeks (from their Monday) or months."""
     kind, edges = period.bucket, []
-    cursor = _bucket_start(period.start, kind)
+    cursor = bucket_start(period.start, kind)
     while cursor < period.end:
         following = _next(cursor, kind)
         edges.append((max(cursor, period.start), min(following, period.end)))
@@ -136,7 +136,7 @@ def buckets(period: Period) -> list[tuple[datetime, datetime]]:
     return edges
 
 
-def _bucket_start(at: datetime, kind: str) -> datetime:
+def bucket_start(at: datetime, kind: str) -> datetime:
     day = at.astimezone(UTC).date()
     if kind == "week":
         day -= timedelta(days=day.weekday())

@@ -46,7 +46,7 @@ def percent(ratio: float | None) -> str:
 
 def build(metrics: Metrics, *, name: str, kind: str) -> Report:
     """The report for one period; `kind` (week, month, quarter, span) picks its title."""
-    files = _charts(metrics, name)
+    files = charts_for(metrics, name)
     title = TITLES.get(kind, "Incident report")
     sections = [
         f"# {title}: {name}\n",
@@ -191,7 +191,7 @@ def _definitions() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _charts(m: Metrics, name: str) -> dict[str, str]:
+def charts_for(m: Metrics, name: str) -> dict[str, str]:
     labels = [_bucket_label(b.start, b.end) for b in m.series]
     kinds = list(m.clocks_met_ratio)
     return {

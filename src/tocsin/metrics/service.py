@@ -3,19 +3,17 @@ computed by the database), one grouped count of clocks. Nothing here writes."""
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Float, case, cast, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, case, cast, exists, false, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from tocsin.incidents.models import Clock, Incident
-from tocsin.metrics import figures, periods
+from tocsin.metrics import figures, times
 from tocsin.metrics.periods import Period
 from tocsin.metrics.schemas import (
     Bucket,
@@ -29,7 +27,7 @@ from tocsin.metrics.schemas import (
 from tocsin.oncall.models import EscalationPolicy, Service
 
 SETTLED = ("met", "breached")
-TIMES = ("mttd", "mtta", "mttm", "mttr")
+TIMES = times.TIMES
 
 
 @dataclass(frozen=True)
@@ -52,17 +50,6 @@ class Filters:
         }
 
 
-@dataclass
-class _Rows:
-    """What the incident query brought back, in declared order."""
-
-    declared: list[float] = field(default_factory=list)
-    severities: Counter[str] = field(default_factory=Counter)
-    times: dict[str, list[tuple[float, float]]] = field(
-        default_factory=lambda: {name: [] for name in TIMES}
-    )
-
-
 def compute(
     session: Session,
     *,
@@ -73,18 +60,24 @@ def compute(
 ) -> Metrics:
     """Every figure for the incidents `filters` picks among those declared in `period`."""
     where = _where(session, period, filters)
-    rows = _incident_rows(session, where)
+    counted = times.tally(session, where, period)
+    spreads = {
+        name: Spread(**spread.as_json())
+        for name, spread in times.spreads(session, where, counted.sums).items()
+    }
     clocks = _clock_tallies(session, where)
     review, action = clocks.pop("review", ClockTally()), clocks.pop("action_item", ClockTally())
-    spreads = {name: _spread([value for _, value in rows.times[name]]) for name in TIMES}
     return Metrics(
         from_=period.start,
         to=period.end,
         filters=filters.as_json(),
-        incidents=len(rows.declared),
+        incidents=counted.incidents,
         **{f"{name}_seconds": spreads[name].mean for name in TIMES},
         times=spreads,
-        severity_distribution=_distribution(rows.severities, severity_order),
+        severity_distribution=[
+            SeverityCount(severity=severity, count=count)
+            for severity, count in times.order_severities(counted.severities, severity_order)
+        ],
         clocks_met_ratio={kind: _met_ratio(tally) for kind, tally in sorted(clocks.items())},
         clocks=dict(sorted(clocks.items())),
         follow_through=FollowThrough(
@@ -95,13 +88,9 @@ def compute(
             reviews=review,
             action_items=action,
         ),
-        series=_series(period, rows),
+        series=_series(period, counted),
         top_incidents=_top(session, where, severity_order, top) if top else [],
     )
-
-
-def _spread(values: list[float]) -> Spread:
-    return Spread(**figures.spread(values).as_json())
 
 
 def _met_ratio(tally: ClockTally) -> float | None:
@@ -136,7 +125,7 @@ def _where(session: Session, period: Period, filters: Filters) -> list[ColumnEle
 
 def _affects_any(session: Session, services: list[str]) -> ColumnElement[bool]:
     """Incidents whose `services` list names any of these."""
-    if _dialect(session) == "postgresql":
+    if times.dialect(session) == "postgresql":
         as_jsonb = cast(Incident.services, JSONB)
         return or_(*(as_jsonb.contains([service]) for service in services))
     listed = func.json_each(Incident.services).table_valued("value")
@@ -156,70 +145,16 @@ def team_service_handles(session: Session, team: str) -> list[str]:
     return sorted(handle for handle, policy in rows if policy in paging)
 
 
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
-def _epoch(session: Session, column: Any) -> ColumnElement[float]:
-    """Seconds since 1970 of a timestamp column, computed by the database."""
-    if _dialect(session) == "postgresql":
-        return cast(func.extract("epoch", column), Float)
-    return (func.julianday(column) - 2440587.5) * 86400.0
-
-
-def _between(session: Session, start: Any, end: Any) -> ColumnElement[float]:
-    return _epoch(session, end) - _epoch(session, start)
-
-
-# -- incident rows ---------------------------------------------------------------------------
-
-
-def _incident_rows(session: Session, where: list[ColumnElement[bool]]) -> _Rows:
-    spans = {
-        "mttd": (Incident.impact_started_at, Incident.detected_at),
-        "mtta": (Incident.detected_at, Incident.acknowledged_at),
-        "mttm": (Incident.detected_at, Incident.mitigated_at),
-        "mttr": (Incident.detected_at, Incident.resolved_at),
-    }
-    query = select(
-        _epoch(session, Incident.declared_at),
-        Incident.severity,
-        *(_between(session, start, end) for start, end in spans.values()),
-    ).where(*where)
-    rows = _Rows()
-    for declared, severity, *values in session.execute(query.order_by(Incident.declared_at)):
-        rows.declared.append(declared)
-        rows.severities[severity] += 1
-        for name, value in zip(TIMES, values, strict=True):
-            if value is not None:
-                rows.times[name].append((declared, round(max(value, 0.0), 3)))
-    return rows
-
-
-def _distribution(counts: Counter[str], order: Sequence[str]) -> list[SeverityCount]:
-    """Every severity the policy lists, in its order, then any others the record holds."""
-    ordered = list(order) + sorted(set(counts) - set(order))
-    return [SeverityCount(severity=severity, count=counts[severity]) for severity in ordered]
-
-
-def _series(period: Period, rows: _Rows) -> list[Bucket]:
-    edges = periods.buckets(period)
-    starts = [start.timestamp() for start, _ in edges]
-    counts = Counter(bisect_right(starts, declared) - 1 for declared in rows.declared)
-    by_bucket: dict[str, dict[int, list[float]]] = {"mtta": defaultdict(list)}
-    by_bucket["mttr"] = defaultdict(list)
-    for name in ("mtta", "mttr"):
-        for declared, value in rows.times[name]:
-            by_bucket[name][bisect_right(starts, declared) - 1].append(value)
+def _series(period: Period, counted: times.Tally) -> list[Bucket]:
     return [
         Bucket(
             start=start,
             end=end,
-            incidents=counts[index],
-            mtta_seconds=figures.spread(by_bucket["mtta"].get(index, [])).mean,
-            mttr_seconds=figures.spread(by_bucket["mttr"].get(index, [])).mean,
+            incidents=sum(counted.per_bucket.get(key, {}).values()),
+            mtta_seconds=counted.bucket_sums.get((key, "mtta"), times.Sums()).mean,
+            mttr_seconds=counted.bucket_sums.get((key, "mttr"), times.Sums()).mean,
         )
-        for index, (start, end) in enumerate(edges)
+        for key, start, end in times.bucket_edges(period)
     ]
 
 

@@ -3,15 +3,24 @@
 One module per concern: `session` (sign-in, and who may POST), `flash` (the message after a
 redirect), `pages` (templates, rendering and forms), and one per page family: `incidents`
 (the list and declaring), `incident_room` (one incident and its actions), `evidence` (its
-locker's uploads and downloads), `policy`, `status` (the status page) and `channels` (the
-named notification channels).
+locker's uploads and downloads), `policy`, `status` (the status page), `channels` (the
+named notification channels) and `metrics` (figures and charts over a period).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tocsin.web.console import channels, evidence, incident_room, incidents, policy, session, status
+from tocsin.web.console import (
+    channels,
+    evidence,
+    incident_room,
+    incidents,
+    metrics,
+    policy,
+    session,
+    status,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 router.include_router(session.router)
@@ -25,5 +34,6 @@ router.include_router(incident_room.router)
 router.include_router(policy.router)
 router.include_router(status.router)
 router.include_router(channels.router)
+router.include_router(metrics.router)
 
 __all__ = ["router"]
