@@ -70,7 +70,9 @@ def epoch(session: Session, column: Any) -> ColumnElement[float]:
 
 def seconds(session: Session, name: str) -> ColumnElement[float]:
     start, end = SPANS[name]
-    return epoch(session, end) - epoch(session, start)
+    if dialect(session) == "postgresql":
+        return cast(func.extract("epoch", end - start), Float)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
 def _bucket(session: Session, kind: str) -> ColumnElement[Any]:
@@ -84,11 +86,20 @@ def _bucket(session: Session, kind: str) -> ColumnElement[Any]:
 
 
 def tally(session: Session, where: list[ColumnElement[bool]], period: Period) -> Tally:
-    bucket = _bucket(session, period.bucket).label("bucket")
-    columns: list[Any] = [bucket, Incident.severity, func.count()]
+    # Each duration is computed once, in a subquery, then counted and summed.
+    inner = (
+        select(
+            _bucket(session, period.bucket).label("bucket"),
+            Incident.severity.label("severity"),
+            *(seconds(session, name).label(name) for name in TIMES),
+        )
+        .where(*where)
+        .subquery()
+    )
+    columns: list[Any] = [inner.c.bucket, inner.c.severity, func.count()]
     for name in TIMES:
-        columns += [func.count(seconds(session, name)), func.sum(seconds(session, name))]
-    query = select(*columns).where(*where).group_by(bucket, Incident.severity)
+        columns += [func.count(inner.c[name]), func.sum(inner.c[name])]
+    query = select(*columns).group_by(inner.c.bucket, inner.c.severity)
     result = Tally()
     for key, severity, count, *sums in session.execute(query):
         day = key if isinstance(key, date) else date.fromisoformat(str(key))
