@@ -99,7 +99,7 @@ def _incident(
             start=1,
         )
     ]
-    clocks = [
+    clocks: list[dict[str, Any]] = [
         {
             "subject_type": "incident",
             "subject_id": incident_id,
@@ -123,7 +123,9 @@ def _fill(url: str, count: int) -> float:
     started, rng = time.monotonic(), random.Random(13)
     engine = create_engine(url, poolclass=NullPool)
     for first in range(0, count, BATCH):
-        rows, events, clocks = [], [], []
+        rows: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        clocks: list[dict[str, Any]] = []
         for n in range(first, min(first + BATCH, count)):
             row, its_events, its_clocks = _incident(n, rng)
             rows.append(row)
@@ -179,7 +181,7 @@ def _measure(
 ) -> list[dict[str, Any]]:
     client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     rows = []
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "API, last 30 days": {"from": "2026-12-01", "to": "2026-12-31"},
         "API, 2026-Q4": {"period": "2026-Q4"},
         "API, 2026-Q4, top 50": {"period": "2026-Q4", "top": 50},

@@ -31,8 +31,8 @@ class Snapshot:
 
     open_incidents: dict[str, int] = field(default_factory=dict)
     clocks_breached: dict[str, int] = field(default_factory=dict)
-    notifications: dict[tuple[str, str], int] = field(default_factory=dict)
-    alerts: dict[tuple[str, str], int] = field(default_factory=dict)
+    notifications: dict[tuple[str, ...], int] = field(default_factory=dict)
+    alerts: dict[tuple[str, ...], int] = field(default_factory=dict)
     engine_lag_seconds: float = 0.0
 
 

@@ -195,7 +195,7 @@ def _top(
         .group_by(Clock.incident_id, Clock.kind, Clock.state)
     )
     for incident_id, kind, state, count in session.execute(query) if ids else []:
-        tally = clocks[incident_id][kind]
+        tally = clocks[str(incident_id)][kind]
         setattr(tally, state, count)
     return [_incident_row(incident, dict(clocks[incident.id])) for incident in found]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -46,7 +46,11 @@ def metrics_page(
         "team": team,
         "include_drills": include_drills,
     }
-    context = {"chosen": chosen, "policy": runtime.policy.policy, "accepted": periods.ACCEPTED}
+    context: dict[str, Any] = {
+        "chosen": chosen,
+        "policy": runtime.policy.policy,
+        "accepted": periods.ACCEPTED,
+    }
     try:
         window = periods.window(
             start=from_ or None, end=to or None, period=period or None, now=now()
