@@ -39,7 +39,7 @@ def test_the_metrics_page_shows_figures_and_charts_without_javascript(
     expect(page.get_by_role("heading", name="Summary: 1 incident")).to_be_visible()
     expect(page.locator('tr[data-figure="mttr"] td').first).to_have_text("—")
     expect(page.locator("figure[data-chart] svg")).to_have_count(4)
-    page.get_by_label("Severity").select_option("P0")
+    page.locator("form.filters select[name=severity]").select_option("P0")
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_role("heading", name="Summary: 0 incidents")).to_be_visible()
 

@@ -64,6 +64,7 @@ def metrics_page(
             title="Metrics",
             error=exc.message,
             figures=None,
+            window=None,
             **context,
         )
     filters = Filters(
