@@ -33,11 +33,23 @@ def test_named_periods(text: str, start: datetime, end: datetime, kind: str) -> 
     assert (period.start, period.end, period.kind) == (start, end, kind)
 
 
-@pytest.mark.parametrize("text", ["2026-Q5", "2026-13", "2026-W54", "Q4", "last week", ""])
+@pytest.mark.parametrize(
+    "text", ["2026-Q5", "2026-13", "2026-W54", "Q4", "last week", "", "9999-Q4", "0000-01"]
+)
 def test_bad_periods_name_the_field_and_the_accepted_forms(text: str) -> None:
     with pytest.raises(InvalidInput) as raised:
         periods.parse(text, field="period")
     assert raised.value.field == "period" and "2026-Q4" in raised.value.message
+
+
+def test_bounds_beyond_the_calendar_are_refused_not_crashed_on() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        periods.instant("9999-12-31T23:59:59-01:00", end=True, field="to")
+    assert raised.value.field == "to"
+    assert (
+        periods.window(start=None, end="0001-01-02", period=None, now=at(2026, 1, 1)).start.year
+        == 1
+    )
 
 
 def test_a_window_from_bounds() -> None:

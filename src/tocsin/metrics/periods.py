@@ -11,6 +11,7 @@ from tocsin.errors import InvalidInput
 EXAMPLES = ["2026-11-22", "2026-11-22T09:00:00Z", "2026-11", "2026-Q4", "2026-W47"]
 ACCEPTED = ", ".join(EXAMPLES[:-1]) + f" or {EXAMPLES[-1]}"
 DEFAULT_SPAN = timedelta(days=30)
+LONGEST = timedelta(days=3660)  # ten years: the charts' months stay a readable few hundred
 
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -53,8 +54,15 @@ def _midnight(day: date) -> datetime:
 
 
 def named(value: str) -> Period | None:
-    """The quarter, month, ISO week or day `value` names, or None if it names none."""
-    text = value.strip()
+    """The quarter, month, ISO week or day `value` names, or None if it names none (or one
+    beyond the calendar, like 9999-Q4, whose end is in year 10000)."""
+    try:
+        return _named(value.strip())
+    except (ValueError, OverflowError):
+        return None
+
+
+def _named(text: str) -> Period | None:
     if match := _QUARTER.match(text):
         year, quarter = int(match[1]), int(match[2])
         start = date(year, 3 * quarter - 2, 1)
@@ -90,9 +98,9 @@ def instant(value: str, *, end: bool = False, field: str = "from") -> datetime:
         return period.end if end else period.start
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise BadPeriod(value, field=field) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def parse(value: str, *, field: str = "period") -> Period:
@@ -111,12 +119,24 @@ def window(*, start: str | None, end: str | None, period: str | None, now: datet
     if start and not end and (whole := named(start)) is not None:
         return whole  # from=2026-Q4 alone means the quarter
     until = instant(end, end=True, field="to") if end else now
-    since = instant(start, field="from") if start else until - DEFAULT_SPAN
+    since = instant(start, field="from") if start else _before(until)
     if since >= until:
         raise InvalidInput(
             f"to: {until.isoformat()} is not after from ({since.isoformat()})", field="to"
         )
+    if until - since > LONGEST or until.year >= 9999:
+        raise InvalidInput(
+            f"to: a report covers at most 10 years ({since.date()} to {until.date()} is longer)",
+            field="to",
+        )
     return span(since, until)
+
+
+def _before(until: datetime) -> datetime:
+    try:
+        return until - DEFAULT_SPAN
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def span(start: datetime, end: datetime) -> Period:
