@@ -22,7 +22,7 @@ def report_command(
         str | None,
         typer.Option(
             help="The period: 2026-Q4 (quarterly analysis), 2026-11 (monthly trends), "
-            "2026-W47 (weekly summary) or a day, 2026-11-22."
+            "2026-W47 (weekly summary), 2026 (annual reliability report) or a day, 2026-11-22."
         ),
     ] = None,
     from_: Annotated[

@@ -1,4 +1,5 @@
-"""Reporting periods: `2026-Q4`, `2026-11`, `2026-W47`, ISO dates and datetimes (pure)."""
+"""Reporting periods: `2026`, `2026-Q4`, `2026-11`, `2026-W47`, ISO dates and datetimes
+(pure)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from tocsin.errors import InvalidInput
 
-EXAMPLES = ["2026-11-22", "2026-11-22T09:00:00Z", "2026-11", "2026-Q4", "2026-W47"]
+EXAMPLES = ["2026-11-22", "2026-11-22T09:00:00Z", "2026-11", "2026-Q4", "2026-W47", "2026"]
 ACCEPTED = ", ".join(EXAMPLES[:-1]) + f" or {EXAMPLES[-1]}"
 DEFAULT_SPAN = timedelta(days=30)
 LONGEST = timedelta(days=3660)  # ten years: the charts' months stay a readable few hundred
 
+_YEAR = re.compile(r"^(\d{4})$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$", re.IGNORECASE)
@@ -63,6 +65,9 @@ def named(value: str) -> Period | None:
 
 
 def _named(text: str) -> Period | None:
+    if match := _YEAR.match(text):
+        year = int(match[1])
+        return Period(_midnight(date(year, 1, 1)), _midnight(date(year + 1, 1, 1)), text, "year")
     if match := _QUARTER.match(text):
         year, quarter = int(match[1]), int(match[2])
         start = date(year, 3 * quarter - 2, 1)

@@ -15,6 +15,7 @@ TITLES = {
     "week": "Weekly incident summary",
     "month": "Monthly incident trends",
     "quarter": "Quarterly incident analysis",
+    "year": "Annual reliability report",
 }
 
 
