@@ -1,7 +1,7 @@
 """metrics: indexes for the clocks met per kind of a period's incidents, and breached by kind
 
 Revision ID: 0029
-Revises: 0022
+Revises: 0027
 """
 
 from collections.abc import Sequence
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0029"
-down_revision: str | None = "0022"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
