@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import console as console_bench
-from bench import crash, declare, engine, escalation, ingest, paging, statuspage
+from bench import crash, declare, engine, escalation, ingest, metrics, paging, statuspage
 from bench.common import BACKENDS, console, load_average, machine, write_results
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "crash": crash.run,
     "statuspage": statuspage.run,
     "console": console_bench.run,
+    "metrics": metrics.run,
 }
 
 

@@ -16,6 +16,7 @@ from tocsin.cli import (
     notify,
     oncall,
     policy,
+    report,
     reviews,
     secrets,
     status,
@@ -39,6 +40,7 @@ app.add_typer(importers.app, name="import")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(status.app, name="status")
 app.add_typer(notify.app, name="notify")
+app.command("report")(report.report_command)
 app.add_typer(reviews.review_app, name="review")
 app.add_typer(reviews.actions_app, name="actions")
 app.add_typer(drills.app, name="drill")

@@ -125,4 +125,7 @@ class Clock(Base):
             postgresql_where=text("state = 'pending'"),
             sqlite_where=text("state = 'pending'"),
         ),
+        # Metrics: a period's clocks by kind and state (index-only), and breached by kind.
+        Index("ix_clocks_incident_kind_state", "incident_id", "kind", "state"),
+        Index("ix_clocks_state_kind", "state", "kind"),
     )

@@ -19,6 +19,7 @@ from tocsin.alerts.writer import IntakeWriter
 from tocsin.engine import status
 from tocsin.evidence import storage
 from tocsin.flows import intake as intake_flow
+from tocsin.metrics import exporter
 from tocsin.web import errors
 from tocsin.web.api.ack import router as ack_router
 from tocsin.web.api.alerts import INGEST_LIMIT, changes_router, intake
@@ -30,6 +31,8 @@ from tocsin.web.api.evidence import router as evidence_router
 from tocsin.web.api.evidence import switch_router
 from tocsin.web.api.incidents import router as incidents_router
 from tocsin.web.api.integrations import router as integrations_router
+from tocsin.web.api.metrics import prometheus
+from tocsin.web.api.metrics import router as metrics_router
 from tocsin.web.api.oncall import feeds as calendar_feeds
 from tocsin.web.api.oncall import router as oncall_router
 from tocsin.web.api.opsgenie import router as opsgenie_router
@@ -104,6 +107,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(calendar_feeds)
     app.include_router(ack_router)
     app.include_router(opsgenie_router)
+    app.include_router(metrics_router)
+    app.include_router(prometheus)
+    app.state.prometheus = exporter.registry_for(runtime.database)
     app.include_router(console_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/", _home, include_in_schema=False)

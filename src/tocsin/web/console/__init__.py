@@ -5,9 +5,9 @@ redirect), `pages` (templates, rendering and forms), and one per page family: `i
 (the list and declaring), `incident_room` (one incident and its actions), `evidence` (its
 locker's uploads and downloads), `reviews` (its post-incident review), `policy`, `status`
 (the status page), `channels` (the named notification channels), `drills` (the drill
-programme), `dashboard`, `oncall`, `alerts` (alerts, silences and integrations), `room`
-(what the incident room shows from other domains) and `live` (the server-sent events that
-keep pages current).
+programme), `metrics` (figures and charts over a period), `dashboard`, `oncall`, `alerts`
+(alerts, silences and integrations), `room` (what the incident room shows from other
+domains) and `live` (the server-sent events that keep pages current).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from tocsin.web.console import (
     incident_room,
     incidents,
     live,
+    metrics,
     oncall,
     policy,
     reviews,
@@ -48,5 +49,6 @@ router.include_router(live.router)
 router.include_router(dashboard.router)
 router.include_router(oncall.router)
 router.include_router(alerts.router)
+router.include_router(metrics.router)
 
 __all__ = ["router"]
