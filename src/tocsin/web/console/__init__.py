@@ -3,17 +3,29 @@
 One module per concern: `session` (sign-in, and who may POST), `flash` (the message after a
 redirect), `pages` (templates, rendering and forms), and one per page family: `incidents`
 (the list and declaring), `incident_room` (one incident and its actions), `evidence` (its
-locker's uploads and downloads), `policy`, `status` (the status page) and `channels` (the
-named notification channels).
+locker's uploads and downloads), `policy`, `status` (the status page) `channels` (the
+named notification channels) and `users` (people who sign in, for admins).
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from tocsin.web.console import channels, evidence, incident_room, incidents, policy, session, status
+from tocsin.web.console import (
+    channels,
+    evidence,
+    incident_room,
+    incidents,
+    policy,
+    session,
+    status,
+    users,
+)
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+# csrf_guard notes, for every POST, whether it carries the session's CSRF token.
+router = APIRouter(
+    prefix="/console", include_in_schema=False, dependencies=[Depends(session.csrf_guard)]
+)
 router.include_router(session.router)
 # The incident list is /console itself. FastAPI refuses to include a router holding an
 # empty path unless the include itself gives a prefix, so that one route is added here.
@@ -25,5 +37,6 @@ router.include_router(incident_room.router)
 router.include_router(policy.router)
 router.include_router(status.router)
 router.include_router(channels.router)
+router.include_router(users.router)
 
 __all__ = ["router"]
