@@ -14,8 +14,8 @@ import typer
 from sqlalchemy import select
 
 from tocsin.cli.client import fail
+from tocsin.cli.database import existing_database
 from tocsin.cli.output import emit_json, table
-from tocsin.config import load_settings
 from tocsin.db import Database
 from tocsin.errors import TocsinError
 from tocsin.evidence import bundle, keys, preflight, sealing, signing, witness
@@ -39,7 +39,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON
 
 
 def _database() -> Database:
-    return Database(load_settings().database_url)
+    return existing_database()
 
 
 def verify(

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 
 from tocsin.alerts.kinds import KINDS
-from tocsin.cli.admin import ensure_schema
 from tocsin.cli.client import fail
+from tocsin.cli.database import ensure_schema
 from tocsin.config import load_settings
 from tocsin.db import Database
 from tocsin.importers import plan, verify

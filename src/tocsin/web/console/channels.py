@@ -10,7 +10,7 @@ from tocsin.comms.audiences import channel_references
 from tocsin.errors import TocsinError
 from tocsin.notify import named_channels
 from tocsin.web.console.flash import Flash, with_flash
-from tocsin.web.console.pages import _page, _refused
+from tocsin.web.console.pages import _page
 from tocsin.web.console.session import SignedIn, _authorise_post, _to_login
 from tocsin.web.deps import RuntimeDep
 
@@ -44,7 +44,7 @@ def send_test(name: str, request: Request, runtime: RuntimeDep, principal: Signe
         return who
     try:
         with runtime.database.write_session() as session:
-            named_channels.queue_test(session, name=name, actor=principal.name)
+            named_channels.queue_test(session, name=name, actor=who.name)
         flash = Flash("ok", f"Test message to {name} queued: its outcome shows below.")
     except TocsinError as exc:
         flash = Flash("error", exc.message)
