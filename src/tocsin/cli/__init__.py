@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from tocsin.cli import (
     admin,
@@ -24,6 +24,17 @@ from tocsin.cli import (
 )
 from tocsin.errors import TocsinError
 
+_display_type = TyperOption.display_type_rich
+
+
+def _flag_shows_no_type(self: TyperOption, ctx: Any) -> str | None:
+    """Help lists a value's type (<int>, <list[str]>) but nothing for a flag: typer's own
+    help writes <bool> beside every --json and --dry-run, which takes no value."""
+    return None if self.is_flag else _display_type(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_shows_no_type  # type: ignore[method-assign]
+
 
 class ClearErrors(TyperGroup):
     """Every command's failure as one line on stderr and exit status 1, never a traceback
@@ -34,6 +45,8 @@ class ClearErrors(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
+        except BrokenPipeError:  # `tocsin ... | head`: the reader has what it wanted
+            raise typer.Exit(1) from None
         except TocsinError as exc:
             where = f"{exc.field}: " if exc.field and exc.field not in exc.message else ""
             typer.echo(f"error: {where}{exc.message}", err=True)

@@ -165,7 +165,8 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve the API, web console and status page (and run the engine unless --no-engine)."""
+    """Serve the API (/api/v1, docs at /docs), the web console (/console) and the public
+    status page (/status), and run the engine unless --no-engine."""
     import uvicorn
 
     from tocsin.web.app import create_app

@@ -31,7 +31,7 @@ from tocsin.incidents.wording import (
     utc_text,
 )
 from tocsin.policy.clock_kinds import fires
-from tocsin.timesource import now
+from tocsin.timesource import now, time_error_text
 from tocsin.web.console.flash import forget_flash, read_flash
 
 # Pages load only their own script and style, cannot be framed, and post only to this site.
@@ -151,7 +151,9 @@ FormDep = Annotated[Form, Depends(read_form)]
 
 def _field_message(error: Mapping[str, Any]) -> str:
     too_short = error["type"] == "string_too_short" and error.get("ctx", {}).get("min_length") == 1
-    return "is required" if error["type"] == "missing" or too_short else str(error["msg"])
+    if error["type"] == "missing" or too_short:
+        return "is required"
+    return time_error_text(str(error["type"]), error.get("input")) or str(error["msg"])
 
 
 def problems_of(exc: ValidationError | TocsinError) -> dict[str, str]:
