@@ -130,7 +130,8 @@ def login(
     url: Annotated[str, typer.Option(help="The Tocsin server, e.g. http://127.0.0.1:8080")],
     token: Annotated[str, typer.Option(help="An API token from `tocsin token create`.")],
 ) -> None:
-    """Save the server URL and token for the CLI."""
+    """Save the token for the server at URL and make it the CLI's current server; logins
+    saved for other servers stay (TOCSIN_URL picks one for a command)."""
     path = save_login(url, token)
     typer.echo(f"saved to {path}")
 
