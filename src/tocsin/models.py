@@ -17,6 +17,7 @@ from tocsin.oncall.models import (
     Team,
 )
 from tocsin.policy.models import PolicySnapshot
+from tocsin.reviews.models import ActionItem, Review
 from tocsin.statuspage.models import (
     Component,
     PageState,
@@ -26,6 +27,7 @@ from tocsin.statuspage.models import (
 )
 
 __all__ = [
+    "ActionItem",
     "Alert",
     "AlertGroup",
     "ApiToken",
@@ -51,6 +53,7 @@ __all__ = [
     "PolicySnapshot",
     "PublicIncident",
     "PublicUpdate",
+    "Review",
     "Schedule",
     "ScheduleOverride",
     "ServerSecret",

@@ -87,7 +87,8 @@ def test_an_unknown_setting_lists_the_kinds_settings(api: Api) -> None:
     }
     refused = api.post("/api/v1/channels", body, role="admin")
     assert refused.status_code == 422
-    assert "config.sekret: not a setting of this kind; allowed: headers, secret" in refused.text
+    allowed = "allowed: headers, per_minute, secret, timeout_s, url"
+    assert f"config.sekret: not a setting of this kind; {allowed}" in refused.text
 
 
 def test_a_change_keeps_the_saved_password_unless_a_new_one_is_given(

@@ -22,6 +22,7 @@ import pytest
 from tests.certificates import Certificate, self_signed
 from tests.e2e.conftest import BIN, Server, start_server, stop_server
 from tests.e2e.receivers import HttpReceiver, Received, SmtpCatcher
+from tests.e2e.slack import TOKEN, SlackStandIn
 from tocsin.db import Database
 
 pytestmark = pytest.mark.e2e
@@ -146,6 +147,27 @@ def test_a_teams_channel_posts_an_adaptive_card_to_its_workflow(
     assert not cli.leaked("wf-signature-77")
 
 
+def test_a_slack_channel_posts_with_its_own_bot_token(cli: Cli) -> None:
+    with SlackStandIn() as slack:
+        added = cli.ok(
+            *("notify", "channel", "add", "ops-slack", "slack"),
+            *("--set", f"token={TOKEN}", "--set", "channel=#ops", "--set", f"api_url={slack.url}"),
+        )
+        assert "added channel ops-slack (slack)" in added
+        cli.ok("notify", "test", "ops-slack")
+        (post,) = slack.posts("#ops")
+        assert post["text"].startswith("*Tocsin test message to channel ops-slack*")
+        shown = json.loads(cli.ok("notify", "channel", "show", "ops-slack", "--json"))
+        assert shown["config"]["token"] == "********" and shown["config"]["channel"] == "#ops"
+
+        cli.ok("notify", "channel", "set", "ops-slack", "--set", "token=xoxb-revoked-token")
+        refused = cli("notify", "test", "ops-slack")
+        assert refused.returncode == 1 and "invalid_auth" in refused.stdout + refused.stderr
+    bad = cli("notify", "channel", "add", "x", "slack", "--set", "token=t", "--set", "channel=ops")
+    assert "config.token" in bad.stderr and "config.channel" in bad.stderr
+    assert not cli.leaked(TOKEN, "xoxb-revoked-token")
+
+
 def test_an_email_channel_sends_from_its_sender_with_its_reply_to(cli: Cli) -> None:
     with SmtpCatcher() as smtp:
         cli.ok(
@@ -226,7 +248,7 @@ def test_bad_settings_are_refused_naming_each_field_without_echoing_secrets(cli:
     assert "config.url: URL scheme should be 'http' or 'https'" in webhook.stderr
     assert "config.secret: required" in webhook.stderr
     unknown = cli("notify", "channel", "add", "h", "pager", "--set", "url=x")
-    allowed = "kind: Input should be 'email', 'webhook', 'apprise' or 'teams'"
+    allowed = "kind: Input should be 'email', 'webhook', 'apprise', 'teams' or 'slack'"
     assert unknown.returncode == 1 and allowed in unknown.stderr
     nothing = cli("notify", "test", "nowhere")
     assert nothing.returncode == 1 and "no notification channel named 'nowhere'" in nothing.stderr

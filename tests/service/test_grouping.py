@@ -10,6 +10,7 @@ and the commander are told, in one message per burst, through the outbox.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
@@ -43,9 +44,9 @@ def room(database: Database) -> Iterator[Room]:
 
 
 def with_routing(routing: str) -> LoadedPolicy:
-    """The default policy with a routing section of the test's own."""
+    """The default policy with a routing section of the test's own in place of its own."""
     folder = resources.files("tocsin.policy") / "bundled"
-    text = (folder / "default.yaml").read_text()
+    text = re.sub(r"(?m)^routing:\n(?:[ #].*\n|\n)*", "", (folder / "default.yaml").read_text())
     return load_policy_text(f"{text}\nrouting:\n{routing}", source="default-grouping.yaml")
 
 

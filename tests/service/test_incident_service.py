@@ -104,7 +104,11 @@ def test_the_full_lifecycle_records_each_fact(
         incident.closed_at,
     ]
     assert all(order) and order == sorted(order)  # type: ignore[type-var]
-    assert kinds == ["declared", "acknowledged"] + ["status_changed"] * 4
+    # The default policy's P1 owes a review: it opens on resolution (docs/reviews.md).
+    assert kinds == ["declared", "acknowledged"] + ["status_changed"] * 3 + [
+        "review_opened",
+        "status_changed",
+    ]
 
 
 def test_reopen_clears_resolution_and_closed_is_final(

@@ -20,7 +20,7 @@ from tocsin.errors import InvalidInput
 from tocsin.flows import incidents as flows
 from tocsin.incidents import timeline
 from tocsin.incidents.service import Declaration
-from tocsin.notify import outbox
+from tocsin.notify import named_channels, outbox
 from tocsin.notify.channels import DeliveryError, Message, mask_address
 from tocsin.notify.models import Notification
 from tocsin.notify.outbox import MAX_ATTEMPTS, backoff
@@ -527,6 +527,62 @@ def test_webhooks_are_not_rate_limited(
     step.run_due(database)
 
     assert sorted(recorder.keys) == ["k-0", "k-1", "k-2"]
+
+
+def test_a_named_channel_gets_at_most_its_per_minute_and_the_rest_wait_their_turn(
+    database: Database, clock: time_machine.Traveller, recorder: Recorder, step: OutboxStep
+) -> None:
+    with database.write_session() as session:
+        named_channels.add(
+            session,
+            name="ops-slack",
+            kind="slack",
+            config={"token": "xoxb-test-token-1", "channel": "#ops", "per_minute": 2},
+            actor="admin",
+        )
+        named_channels.add(
+            session,
+            name="unlimited",
+            kind="teams",
+            config={"url": "https://prod.example.com/workflows/1?sig=s"},
+            actor="admin",
+        )
+    for n in range(5):
+        queue(
+            database, f"slack-{n}", purpose="notify", channel="slack", address="channel:ops-slack"
+        )
+        queue(
+            database, f"teams-{n}", purpose="notify", channel="teams", address="channel:unlimited"
+        )
+
+    step.run_due(database)
+    step.run_due(database)
+    slack_sent = [k for k in recorder.keys if k.startswith("slack")]
+    assert slack_sent == ["slack-0", "slack-1"], "two a minute; the rest wait, none refused"
+    assert len([k for k in recorder.keys if k.startswith("teams")]) == 5, "no limit set"
+    waiting = row(database, "slack-2")
+    assert (waiting.status, waiting.attempts) == ("pending", 0)
+    assert waiting.next_attempt_at == T0 + timedelta(seconds=60)
+
+    clock.shift(timedelta(seconds=60))
+    step.run_due(database)
+    assert [k for k in recorder.keys if k.startswith("slack")] == [f"slack-{n}" for n in range(4)]
+    clock.shift(timedelta(seconds=60))
+    step.run_due(database)
+    assert [k for k in recorder.keys if k.startswith("slack")] == [f"slack-{n}" for n in range(5)]
+    assert {r.status for r in rows(database)} == {"sent"}
+
+
+def test_a_per_minute_outside_1_to_600_is_refused_naming_the_field(database: Database) -> None:
+    with database.write_session() as session, pytest.raises(InvalidInput) as refused:
+        named_channels.add(
+            session,
+            name="ops",
+            kind="slack",
+            config={"token": "xoxb-test-token-1", "channel": "#ops", "per_minute": 0},
+            actor="admin",
+        )
+    assert "config.per_minute" in str(refused.value)
 
 
 def test_updates_to_the_same_address_and_incident_are_bundled(

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from tests.service.test_communications import ADMIN, MONDAY_10, Room, room_at
+from tests.service.test_grouping import pd
+from tocsin.alerts import integrations
+from tocsin.alerts.ingest import Delivery
+from tocsin.alerts.models import Integration
 from tocsin.db import Database
-from tocsin.flows import communications
+from tocsin.flows import communications, incidents, intake
 from tocsin.notify import named_channels
 from tocsin.policy.loader import LoadedPolicy, load_policy, load_policy_text
 
@@ -373,3 +378,120 @@ def test_default_p2_p3_tell_engineering_and_escalate_as_written(
         assert paged_at(room, escalates - 1) == set()
         assert paged_at(room, 1) == {"tina"}, "within 4 hours if not resolved: the manager"
     assert len(room.inbox.to("eng@example.com")) == 1
+
+
+def flag(room: Room, incident_id: str, **flags: Any) -> None:
+    with room.database.write_session() as session:
+        incidents.set_flags(
+            session, incident_id=incident_id, flags=flags, actor="ic", sending=room.sending
+        )
+    room.run()
+
+
+def test_default_data_exposed_found_later_reopens_the_customer_notification(room: Room) -> None:
+    """The data-exposed stage opened at declaration owing nobody (no data exposed) and was
+    met; exposure found 20 minutes in owes the customers that notice, within the hour from
+    then, and the communications lead is asked once."""
+    incident_id = room.declare(default_with_addresses(), "P0", services=["checkout"])
+    room.assign(incident_id, "communications_lead", "carl")
+    room.move(minutes=1)
+    assert room.clocks_of(incident_id)["comms:P0:data-exposed"] == "met"
+    assert not mentions(room, "Send now: Customer notification (data exposed)")
+
+    room.move(minutes=19)
+    flag(room, incident_id, data_exposed=True)
+    prompt = f"Send now: Customer notification (data exposed) ({incident_id})"
+    assert mentions(room, "Send now: Customer notification (data exposed)") == [prompt]
+    assert room.clocks_of(incident_id)["comms:P0:data-exposed"] == "pending"
+    assert room.due(incident_id, "comms:P0:data-exposed") == MONDAY_10 + timedelta(minutes=80)
+
+    send(room, incident_id, "data-exposed")
+    assert room.clocks_of(incident_id)["comms:P0:data-exposed"] == "met"
+    flag(room, incident_id, data_exposed=None)
+    flag(room, incident_id, data_exposed=True)  # set again: the customers have it already
+    assert len(mentions(room, "Send now: Customer notification (data exposed)")) == 1
+    assert room.clocks_of(incident_id)["comms:P0:data-exposed"] == "met"
+    assert len(room.inbox.to(CUSTOMERS)) == 1
+
+
+def test_customer_facing_found_later_prompts_for_the_customer_message(room: Room) -> None:
+    default = default_with_addresses()
+    incident_id = room.declare(default, "P1", services=["checkout"])
+    room.move(minutes=5)
+    assert room.clocks_of(incident_id)["comms:P1:customer"] == "met", "owed to nobody yet"
+    flag(room, incident_id, customer_facing=True)
+    room.move(minutes=5)  # the prompt waits out the on-call's rate limit
+    asked = mentions(room, "Send now: Customer communication (")
+    assert asked == [f"Send now: Customer communication ({incident_id})"]
+    assert room.clocks_of(incident_id)["comms:P1:customer"] == "pending"
+    flag(room, incident_id, personal_data_breach=True)  # no stage depends on it: no new ask
+    room.move(minutes=5)
+    assert len(mentions(room, "Send now: Customer communication (")) == 1
+
+
+# -- default: Alert Routing ---------------------------------------------------------------------
+
+
+def test_default_routes_alerts_as_its_template_lists_them(room: Room) -> None:
+    """Critical pages the on-call; high also goes to the Slack channel and the engineering
+    email; medium to the Slack channel only; low to the ticket system. Each once, however
+    often the sender repeats it."""
+    default = with_ticket_system(default_with_addresses())
+    with room.database.write_session() as session:
+        named_channels.add(
+            session,
+            name="alerts",
+            kind="webhook",
+            config={"url": "http://receiver.test/alerts", "secret": "alerts-signing-secret"},
+            actor="admin",
+        )
+        made, _key = integrations.create(
+            session, name="prometheus", kind="pagerduty", actor="admin", service="checkout"
+        )
+    for severity in ("critical", "error", "warning", "info", "warning"):
+        with room.database.write_session() as session:
+            fresh = session.get(Integration, made.id)
+            assert fresh is not None
+            payload = {"severity": severity, "summary": f"Checkout {severity}"}
+            alert = pd({"dedup_key": f"{severity}-1", "payload": payload})
+            intake.deliver(session, delivery=Delivery(fresh, default), alerts=[alert])
+        room.run()
+    room.move(minutes=2)
+
+    chat = sorted(m.subject for m in room.inbox.to("channel:alerts"))
+    assert chat == ["[Alert P2] Checkout warning", "[Paging alert P1] Checkout error"]
+    (mail,) = [m for m in room.inbox.to("eng@example.com") if m.subject.startswith("[Paging")]
+    assert mail.subject == "[Paging alert P1] Checkout error"
+    assert "Routed by: High alerts → Slack channel + Email (page)" in mail.body
+    (ticket,) = room.inbox.to("tickets@example.com")
+    assert ticket.subject == "[Ticket P3] Checkout info"
+    assert "From: prometheus (dedup key info-1)" in ticket.body
+    assert pages(room)["olive@example.com"] >= 1, "critical and high page the on-call"
+    about_alerts = [m for m in room.inbox.to(ADMIN) if "alert_id" in m.data]
+    assert not about_alerts, "every alert audience had an address"
+
+
+def with_ticket_system(loaded: LoadedPolicy) -> LoadedPolicy:
+    text = loaded.text.replace(
+        "{id: ticket_system, name: Ticket system, email: null}",
+        "{id: ticket_system, name: Ticket system, email: tickets@example.com}",
+    )
+    return load_policy_text(text, source="default-with-tickets")
+
+
+def test_an_alert_audience_without_an_address_is_told_to_the_admins(
+    room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOCSIN_ADMIN_EMAIL", ADMIN)
+    with room.database.write_session() as session:
+        made, _key = integrations.create(
+            session, name="prometheus", kind="pagerduty", actor="admin", service="checkout"
+        )
+        fresh = session.get(Integration, made.id)
+        assert fresh is not None
+        alert = pd({"dedup_key": "info-1", "payload": {"severity": "info"}})
+        intake.deliver(session, delivery=Delivery(fresh, load_policy("default")), alerts=[alert])
+    room.run()
+    (told_admin,) = room.inbox.to(ADMIN)
+    assert told_admin.subject == "Reached nobody: [Ticket P3] Checkout 5xx"
+    assert "Ticket system has no address" in told_admin.body

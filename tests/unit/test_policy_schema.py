@@ -81,6 +81,19 @@ def test_an_unknown_severity_reference_lists_the_severities() -> None:
     assert issue.message == "unknown severity 'P9'; allowed: P0, P1"
 
 
+def test_an_alert_rule_notifies_audiences_only_naming_the_allowed_ones() -> None:
+    text = GOOD + (
+        "audiences:\n"
+        "  - {id: ops_chat, name: Ops chat, members: ['channel:ops']}\n"
+        "routing:\n"
+        "  rules:\n"
+        "    - {match: {source_severity: warning}, action: notify, notify: [ops_chat, commander]}\n"
+    )
+    issue = only_issue(text)
+    assert issue.field == "routing.rules[0].notify[1]"
+    assert issue.message == "unknown audience 'commander'; allowed: ops_chat"
+
+
 def test_an_unknown_severity_in_a_regulatory_trigger() -> None:
     text = GOOD + (
         "regulatory:\n"

@@ -55,6 +55,7 @@ class Route:
     rule: str
     group_by: tuple[str, ...]
     default_group_by: tuple[str, ...] = ()
+    notify: tuple[str, ...] = ()  # audiences told about each new alert (the rule's `notify`)
 
 
 def _default_rules(policy: Policy) -> list[RoutingRule]:
@@ -141,6 +142,7 @@ def route(
                 rule=rule.name or f"rules[{index}]",
                 group_by=tuple(rule.group_by or ()),
                 default_group_by=tuple(routing.group_by),
+                notify=tuple(rule.notify),
             )
     # Only reachable with default_rules off and no rule matching: keep it, bother nobody.
     return Route("ticket", policy.severity_ids()[-1], alert.service, "unmatched", ())

@@ -19,6 +19,7 @@ from tocsin.cli import (
     notify,
     oncall,
     policy,
+    reviews,
     secrets,
     status,
 )
@@ -78,6 +79,8 @@ app.add_typer(importers.app, name="import")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(status.app, name="status")
 app.add_typer(notify.app, name="notify")
+app.add_typer(reviews.review_app, name="review")
+app.add_typer(reviews.actions_app, name="actions")
 admin.register(app)
 evidence.register(app)
 

@@ -25,7 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 channel_app = typer.Typer(
-    help="Named channels (email, webhook, apprise, teams) that policy audiences reach as "
+    help="Named channels (email, webhook, apprise, teams, slack) that policy audiences reach as "
     "channel:<name>.",
     no_args_is_help=True,
 )
@@ -50,7 +50,7 @@ def _client() -> ApiClient:
 @channel_app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="Its name, as channel:<name> in the policy.")],
-    kind: Annotated[str, typer.Argument(help="email, webhook, apprise or teams.")],
+    kind: Annotated[str, typer.Argument(help="email, webhook, apprise, teams or slack.")],
     settings: SetOption = [],  # noqa: B006
     config: Annotated[
         Path | None, typer.Option(help="A YAML or JSON file with the settings.")
@@ -177,7 +177,7 @@ def where(channel: dict[str, Any]) -> str:
     if channel["kind"] == "email":
         port = f":{config['port']}" if config.get("port") else ""
         return f"{', '.join(config['to'])} via {config['host']}{port} ({config['security']})"
-    return str(config.get("url", ""))
+    return str(config.get("url") or config.get("channel") or "")
 
 
 def parse_settings(items: list[str]) -> dict[str, Any]:

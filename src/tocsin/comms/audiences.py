@@ -10,8 +10,9 @@ dropped silently.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -45,6 +46,26 @@ def resolve(
     return reach
 
 
+def resolve_standing(
+    session: Session,
+    *,
+    policy: Policy,
+    audience_ids: Sequence[str],
+    directory: Directory,
+    at: datetime,
+) -> Reach:
+    """Everyone the policy's audiences reach when there is no incident (an alert that only
+    notifies): their addresses, named channels, people, teams and schedules."""
+    reach = Reach()
+    for audience_id in audience_ids:
+        audience = policy.audience(audience_id)
+        if audience is None:
+            reach.problems.append(f"{audience_id!r} is not an audience of the policy")
+            continue
+        reach.merge(_audience(session, policy, None, audience, directory, at))
+    return reach
+
+
 def normalize(policy: Policy, targets: Sequence[str]) -> list[str]:
     """Targets a person names (role, audience or coordination channel ids) as clocks hold
     them; an unknown one is refused, naming what is allowed."""
@@ -64,8 +85,13 @@ def normalize(policy: Policy, targets: Sequence[str]) -> list[str]:
 
 
 def applies(condition: StageCondition, incident: Incident) -> bool:
-    flagged = any(incident.flags.get(flag) for flag in condition.flags)
-    return flagged or (incident.type is not None and incident.type in condition.types)
+    return applies_to(condition, incident.flags, incident.type)
+
+
+def applies_to(condition: StageCondition, flags: Mapping[str, Any], type_: str | None) -> bool:
+    """Whether an incident with these flags and type meets the condition."""
+    flagged = any(flags.get(flag) for flag in condition.flags)
+    return flagged or (type_ is not None and type_ in condition.types)
 
 
 def _target(
@@ -115,7 +141,7 @@ def _role(
 def _audience(
     session: Session,
     policy: Policy,
-    incident: Incident,
+    incident: Incident | None,
     audience: Audience,
     directory: Directory,
     at: datetime,
@@ -132,7 +158,7 @@ def _audience(
 def _members(
     session: Session,
     policy: Policy,
-    incident: Incident,
+    incident: Incident | None,
     audience: Audience,
     members: Sequence[str],
     directory: Directory,
@@ -149,7 +175,7 @@ def _members(
 def _member(
     session: Session,
     policy: Policy,
-    incident: Incident,
+    incident: Incident | None,
     member: str,
     directory: Directory,
     at: datetime,
@@ -159,7 +185,8 @@ def _member(
         case "email":
             return Reach([Recipient(value, "email", value)])
         case "slack":
-            return Reach([Recipient(value, "slack", render_name(value, incident))])
+            channel = render_name(value, incident) if incident is not None else value
+            return Reach([Recipient(value, "slack", channel)])
         case "person":
             return directory.person(session, value)
         case "team":
@@ -167,6 +194,8 @@ def _member(
         case "schedule":
             return directory.schedule(session, value, at)
         case "role":
+            if incident is None:
+                return Reach(problems=[f"{member}: nobody holds a role outside an incident"])
             return _role(session, policy, incident, value, directory, at)
         case "channel":
             return named_channel(session, value)

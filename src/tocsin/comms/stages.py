@@ -7,6 +7,8 @@
   out yet, and a missed deadline tells the commander and the on-call.
 - A stage that is an act ("immediately", "in business hours") has no deadline: it is sent
   when it opens, and what cannot be delivered goes to the fallback contact.
+- A flag set after a stage opened can make a conditional member of its audience apply
+  ("Security Officer, if security-related"): the stage opens again for them (`reopen`).
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tocsin.comms import audiences, notices
-from tocsin.comms.messages import Outgoing, Queued, Sending
+from tocsin.comms import audiences, notices, records
+from tocsin.comms.messages import Outgoing, Queued, Sending, message_key
 from tocsin.comms.templates import context, render
 from tocsin.errors import Conflict, NotFound
 from tocsin.incidents import clocks as clock_service
 from tocsin.incidents import service as incident_service
 from tocsin.incidents.clocks import ENGINE_ACTOR, settle
 from tocsin.incidents.models import Clock, Incident
-from tocsin.policy.deadlines import stage_key, stage_of
+from tocsin.policy.clock_kinds import COMMS_OPEN
+from tocsin.policy.deadlines import plan_stage_deadline, stage_key, stage_of
 from tocsin.policy.schema import CommunicationStage, Policy, Severity
 
 
@@ -145,6 +148,115 @@ def find_stage(
         allowed = [s.stage for s in policy.severity(incident.severity).communication]
         raise NotFound(f"no communication stage {stage_id!r}", field="stage", allowed=allowed)
     return found
+
+
+def reopen(
+    session: Session,
+    *,
+    incident: Incident,
+    policy: Policy,
+    flags_before: Mapping[str, Any],
+    sending: Sending,
+    at: datetime,
+) -> list[str]:
+    """Open again each stage of the incident's severity that has opened and that a flag
+    change now owes to someone it did not before; returns the stages reopened.
+
+    The stage is owed to its new members from now: a fresh deadline when the old one is
+    settled (met because nobody applied, or already out to the others). An `auto` stage
+    is sent again (its messages are keyed by stage and address, so whoever was told is not
+    told twice); a `prompt` stage asks the communications lead again.
+    """
+    if incident.resolved_at is not None:
+        return []
+    severity = policy.severity(incident.severity)
+    opened = _opened_stages(session, incident)
+    reopened = []
+    for stage in severity.communication:
+        if stage_key(severity.id, stage, opening=True) not in opened:
+            continue
+        newly = _newly_owed(policy, incident, stage, flags_before)
+        if not newly or _already_told(session, incident, policy, stage, newly, sending, at):
+            continue
+        _rearm(session, incident, policy, severity, stage, at)
+        act = send_stage if stage.mode == "auto" else prompt
+        act(
+            session,
+            incident=incident,
+            policy=policy,
+            severity=severity,
+            stage=stage,
+            sending=sending,
+            at=at,
+        )
+        reopened.append(stage.stage)
+    return reopened
+
+
+def _opened_stages(session: Session, incident: Incident) -> set[str]:
+    return {
+        c.key
+        for c in clock_service.all_clocks(session, incident.id)
+        if c.kind == COMMS_OPEN.key and c.state == "fired"
+    }
+
+
+def _newly_owed(
+    policy: Policy, incident: Incident, stage: CommunicationStage, flags_before: Mapping[str, Any]
+) -> list[str]:
+    """Conditional members of the audience that apply now and did not under the old flags."""
+    found = []
+    for target in stage.audience:
+        condition = policy.condition(stage, target)
+        if condition is None or not audiences.applies(condition, incident):
+            continue
+        if not audiences.applies_to(condition, flags_before, incident.type):
+            found.append(target)
+    return found
+
+
+def _already_told(
+    session: Session,
+    incident: Incident,
+    policy: Policy,
+    stage: CommunicationStage,
+    targets: list[str],
+    sending: Sending,
+    at: datetime,
+) -> bool:
+    """Everyone the new members reach has this stage's message already (a flag cleared and
+    set again): nothing more is owed."""
+    reach = audiences.resolve(
+        session,
+        policy=policy,
+        incident=incident,
+        targets=targets,
+        directory=sending.directory,
+        at=at,
+        stage=stage,
+    )
+    key = stage_key(incident.severity, stage)
+    told = {row.idempotency_key for row in records.of_stage(session, incident.id, key)}
+    return bool(reach.recipients) and all(
+        message_key(incident.id, key, recipient) in told for recipient in reach.recipients
+    )
+
+
+def _rearm(
+    session: Session,
+    incident: Incident,
+    policy: Policy,
+    severity: Severity,
+    stage: CommunicationStage,
+    at: datetime,
+) -> None:
+    """A new deadline for the stage, unless one is still pending (it now covers the new
+    members too, as the stage's messages are counted when it is met)."""
+    if _pending(session, incident, stage_key(severity.id, stage)) is not None:
+        return
+    deadline = plan_stage_deadline(policy, severity, stage, at)
+    if deadline is not None:
+        clock_service.start(session, incident, [deadline], at)
 
 
 def _anyone_applies(policy: Policy, incident: Incident, stage: CommunicationStage) -> bool:

@@ -20,6 +20,7 @@ from tocsin.engine.retention import RetentionStep
 from tocsin.evidence import clock_handlers as evidence_handlers
 from tocsin.evidence import keys, witness
 from tocsin.flows.delivery import DeliveryOutcomes
+from tocsin.flows.reviews import ReviewReminders
 from tocsin.incidents import clock_registry
 from tocsin.incidents.clock_registry import ClockRegistry
 from tocsin.notify.channels import Send
@@ -27,6 +28,7 @@ from tocsin.notify.channels import deliver as deliver_any
 from tocsin.oncall import clock_handlers
 from tocsin.oncall.directory import OnCallDirectory
 from tocsin.policy.loader import LoadedPolicy
+from tocsin.reviews import clock_handlers as review_handlers
 from tocsin.statuspage import maintenance
 from tocsin.statuspage.subscribers import Links
 
@@ -52,6 +54,7 @@ def clock_kinds(send: Sending, page_name: str = "Status") -> ClockRegistry:
         registry, notices=comms_handlers.Notices(send), new_alerts=grouping.seen_since
     )
     maintenance.register(registry, links=Links(send.base_url, page_name))
+    review_handlers.register(registry, notices=ReviewReminders(send))
     return registry
 
 

@@ -16,17 +16,19 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tocsin.comms import notices, warroom
+from tocsin.comms import notices, stages, warroom
 from tocsin.comms.messages import Sending
+from tocsin.flows import reviews as review_flows
 from tocsin.incidents import clocks
 from tocsin.incidents import service as incident_service
 from tocsin.incidents.models import Clock, Incident
 from tocsin.incidents.service import Declaration
 from tocsin.notify import outbox
 from tocsin.oncall import paging
-from tocsin.policy.clock_kinds import REGULATORY
+from tocsin.policy.clock_kinds import REGULATORY, REVIEW
 from tocsin.policy.loader import LoadedPolicy
 from tocsin.policy.schema import Policy
+from tocsin.reviews import service as review_service
 from tocsin.timesource import now
 
 __all__ = [
@@ -107,9 +109,20 @@ def change_status(
     actor: str,
     at: datetime | None = None,
 ) -> Incident:
-    return incident_service.change_status(
+    """1. Record the move along the lifecycle; the clocks follow it.
+    2. Resolved: open the review the incident owes, drafted from its record (a drill always
+       gets a short one). Reopened: the review's clock waits for the next resolution."""
+    previous = incident_service.get(session, incident_id).status
+    incident = incident_service.change_status(
         session, incident_id=incident_id, status=status, message=message, actor=actor, at=at
     )
+    over = ("resolved", "closed")
+    if incident.status in over and previous not in over:
+        assert incident.resolved_at is not None
+        review_flows.on_resolved(session, incident=incident, at=incident.resolved_at)
+    elif previous in over and incident.status not in over:
+        review_service.pause_for_reopen(session, incident=incident)
+    return incident
 
 
 def change_severity(
@@ -122,6 +135,8 @@ def change_severity(
         session, incident_id=incident_id, severity=severity, reason=reason, actor=actor
     )
     policy = incident_service.policy_of(session, incident).policy
+    if incident.resolved_at is not None:
+        review_service.replan(session, incident=incident, policy=policy)
     unpaged = incident.acknowledged_at is None and incident.resolved_at is None
     if (
         unpaged
@@ -164,12 +179,21 @@ def set_flags(
     aware_at: datetime | None = None,
 ) -> Incident:
     """1. Record the flags; a flag such as `personal_data_breach` starts the regulatory
-    clocks it triggers. 2. Tell the security or compliance lead each notice now owed."""
+    clocks it triggers. 2. Tell the security or compliance lead each notice now owed.
+    3. Open again each communication stage the new flags owe to someone it had left out."""
+    before = dict(incident_service.get(session, incident_id).flags)
     incident, started = incident_service.set_flags(
         session, incident_id=incident_id, flags=flags, actor=actor, aware_at=aware_at
     )
-    _announce(
-        session, incident, incident_service.policy_of(session, incident).policy, started, sending
+    policy = incident_service.policy_of(session, incident).policy
+    _announce(session, incident, policy, started, sending)
+    stages.reopen(
+        session,
+        incident=incident,
+        policy=policy,
+        flags_before=before,
+        sending=sending,
+        at=now(),
     )
     return incident
 
@@ -177,6 +201,11 @@ def set_flags(
 def complete_clock(
     session: Session, *, incident_id: str, key: str, note: str, actor: str
 ) -> Incident:
+    """`review` is the review's own clock: saying it is done marks the review reviewed
+    (which meets the clock). Any other key is the incident's."""
+    if key == REVIEW.key and review_service.for_incident(session, incident_id) is not None:
+        review_service.mark_held(session, incident_id=incident_id, actor=actor, note=note)
+        return incident_service.get(session, incident_id)
     return incident_service.complete_clock(
         session, incident_id=incident_id, key=key, note=note, actor=actor
     )

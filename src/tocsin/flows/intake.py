@@ -13,7 +13,9 @@ from tocsin.alerts import grouping, heartbeats
 from tocsin.alerts.ingest import ClosedAlert, Delivery, NewAlert, store
 from tocsin.alerts.models import Integration
 from tocsin.alerts.normalized import IncomingAlert, IngestResult
-from tocsin.comms import joins
+from tocsin.comms import alert_notices, joins
+from tocsin.config import load_settings
+from tocsin.flows import communications
 from tocsin.flows import incidents as incident_flows
 from tocsin.incidents import service as incident_service
 from tocsin.incidents import timeline
@@ -32,9 +34,11 @@ def deliver(
     2. Attach new paging alerts to an incident per group, declaring one if none is open.
     3. Repeats that page now, or more severely than their incident, act on it.
     4. Tell incidents whose alerts resolved at the source.
-    5. Acknowledge incidents whose alerts were acknowledged at the source."""
+    5. Acknowledge incidents whose alerts were acknowledged at the source.
+    6. Tell the audiences a routing rule names (`notify`) about each new alert it matched."""
     stored = store(session, delivery=delivery, alerts=alerts)
     at = now()
+    _tell_audiences(session, delivery, stored.new_alerts, at)
     for key, members in grouping.paging_groups(stored.new_alerts).items():
         incident = _open_or_join(session, delivery, key, members, at)
         if incident.id not in stored.result.incidents:
@@ -43,6 +47,31 @@ def deliver(
     _report_resolved(session, delivery, stored.closed, at)
     _acknowledge_incidents(session, delivery, stored.acknowledged_incidents)
     return stored.result
+
+
+def _tell_audiences(
+    session: Session, delivery: Delivery, new_alerts: Sequence[NewAlert], at: datetime
+) -> None:
+    notices = [
+        alert_notices.AlertNotice(
+            alert_id=alert.id,
+            summary=alert.summary,
+            dedup_key=alert.dedup_key,
+            integration=delivery.integration.name,
+            action=alert.route.action,
+            severity=alert.route.severity,
+            service=alert.route.service,
+            rule=alert.route.rule,
+            audience=alert.route.notify,
+        )
+        for alert in new_alerts
+        if alert.route.notify and not alert.suppressed
+    ]
+    if notices:  # settings are read only when there is someone to tell: intake is hot
+        sending = communications.sending(load_settings())
+        alert_notices.tell(
+            session, policy=delivery.loaded.policy, notices=notices, sending=sending, at=at
+        )
 
 
 def page_stored(session: Session, *, delivery: Delivery, alerts: Sequence[NewAlert]) -> None:

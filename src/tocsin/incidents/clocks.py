@@ -11,9 +11,10 @@ Rules the runbook leaves open, chosen here and documented in docs/clocks.md:
   severity's pending stages and steps stay and the new severity's are added from the change.
 - Resolving meets the resolve clock, cancels what only a live incident needs (acknowledge,
   update, escalation, and the stages not owed after resolution) and starts the resolution
-  stages and the review clock. Regulatory clocks keep running: the regulator is owed a
-  notice whether or not the incident is over.
-- Reopening cancels the review clock and starts new update and resolve clocks from then.
+  stages. Regulatory clocks keep running: the regulator is owed a notice whether or not the
+  incident is over. The review and its clock are the reviews domain's (tocsin.reviews),
+  opened by tocsin.flows.incidents.
+- Reopening starts new update and resolve clocks from then.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from tocsin.policy.clock_kinds import (
     COMMS_OPEN,
     ESCALATION,
     RESOLVE,
-    REVIEW,
     UPDATE,
     OnDue,
     OnSeverityChange,
@@ -49,7 +49,6 @@ from tocsin.policy.deadlines import (
     PlannedClock,
     plan_incident_clocks,
     plan_regulatory_clocks,
-    plan_review_clock,
     plan_stage_clocks,
     plan_update_clocks,
     stage_of,
@@ -280,15 +279,14 @@ def on_status_changed(session: Session, *, incident: Incident, previous: str, at
 def _on_resolved(session: Session, incident: Incident, at: datetime) -> None:
     """1. Meet (or breach) the resolve clock. 2. Cancel what only a live incident needs,
     keeping the communication stages the policy says are owed after resolution (legal,
-    leadership, customers). 3. Start the resolution stages (resolution notices). 4. Start the
-    review clock if the severity requires a review."""
+    leadership, customers). 3. Start the resolution stages (resolution notices). The review
+    is opened by tocsin.flows.incidents (tocsin.reviews owns it and its clock)."""
     _stop(session, incident, "resolved", at, ENGINE_ACTOR)
     policy = _policy(session, incident).policy
     live = [c for c in pending(session, incident.id) if _ends_with_incident(policy, c)]
     _cancel(session, incident, live, "incident resolved", ENGINE_ACTOR)
     planned = plan_stage_clocks(policy, incident.severity, at, starts_from="resolved")
-    review = plan_review_clock(policy, incident.severity, at)
-    start(session, incident, planned + ([review] if review else []), at)
+    start(session, incident, planned, at)
 
 
 def _ends_with_incident(policy: Policy, clock: Clock) -> bool:
@@ -303,14 +301,10 @@ def _ends_with_incident(policy: Policy, clock: Clock) -> bool:
 
 
 def _on_reopened(session: Session, incident: Incident, at: datetime) -> None:
-    """Cancel the review and the resolution notices not yet out; owe updates and a
-    resolution again from the reopen."""
+    """Cancel the resolution notices not yet out; owe updates and a resolution again from
+    the reopen (the review's clock is the reviews domain's, paused by the flow)."""
     policy = _policy(session, incident).policy
-    stale = [
-        c
-        for c in pending(session, incident.id)
-        if REVIEW.covers(c.kind) or _is_resolution_stage(policy, c)
-    ]
+    stale = [c for c in pending(session, incident.id) if _is_resolution_stage(policy, c)]
     _cancel(session, incident, stale, "incident reopened", ENGINE_ACTOR)
     planned = plan_incident_clocks(policy, incident.severity, at)
     start(session, incident, [p for p in planned if p.kind in REOPEN_KINDS], at)
@@ -325,10 +319,9 @@ def on_severity_changed(session: Session, *, incident: Incident, loaded: LoadedP
     """Add what the new severity owes and keep what is still owed (docs/clocks.md):
     acknowledge, update and resolve keep the stricter of their old and new due times; stages
     and escalation steps of the old severity stay, and the new severity's are added from now.
-    After resolution only the review clock is re-planned."""
+    After resolution nothing here changes (the flow re-plans the review's due date)."""
     at = now()
     if incident.resolved_at is not None:
-        _replan_review(session, incident, loaded)
         return
     known = {c.key: c for c in all_clocks(session, incident.id)}
     live = {c.key: c for c in pending(session, incident.id)}
@@ -362,15 +355,6 @@ def _tighten(
     elif planned.due_at < current.due_at:
         _cancel(session, incident, [current], reason, ENGINE_ACTOR)
         start(session, incident, [planned], at)
-
-
-def _replan_review(session: Session, incident: Incident, loaded: LoadedPolicy) -> None:
-    reviews = [c for c in pending(session, incident.id) if REVIEW.covers(c.kind)]
-    _cancel(session, incident, reviews, f"severity changed to {incident.severity}", ENGINE_ACTOR)
-    assert incident.resolved_at is not None
-    review = plan_review_clock(loaded.policy, incident.severity, incident.resolved_at)
-    if review is not None:
-        start(session, incident, [review], incident.resolved_at)
 
 
 def on_update_published(
@@ -425,6 +409,12 @@ def on_flags_changed(session: Session, *, incident: Incident, aware_at: datetime
 def complete(session: Session, *, incident: Incident, key: str, actor: str, note: str) -> Clock:
     """A person did what a clock asks (notified the regulator, held the review, ...)."""
     clock = next((c for c in pending(session, incident.id) if c.key == key), None)
+    if clock is not None and clock.subject_type != SUBJECT:
+        raise Conflict(
+            f"clock {key} belongs to the {clock.subject_type.replace('_', ' ')}; "
+            "settle it there (tocsin review, tocsin actions)",
+            field="key",
+        )
     if clock is None:
         keys = [c.key for c in pending(session, incident.id)]
         if any(c.key == key for c in all_clocks(session, incident.id)):

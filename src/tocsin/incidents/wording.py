@@ -123,6 +123,22 @@ SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "switch_flipped": lambda d: (
         f"{d.get('switch')} {str(d.get('state')).upper()} ({d.get('how')}): {d.get('reason')}"
     ),
+    "review_opened": lambda d: (
+        f"{'drill' if d.get('kind') == 'short' else 'post-incident'} review opened for "
+        f"{d.get('owner') or 'nobody yet'}, due {d.get('due_at') or 'no date'}"
+    ),
+    "review_edited": lambda d: (
+        f"review {', '.join(d.get('changed', []))} changed (v{d.get('version')})"
+    ),
+    "review_status_changed": lambda d: f"review {d.get('from')} → {d.get('to')}",
+    "action_item_added": lambda d: (
+        f"#{d.get('action_item_id')} {d.get('title')} · {d.get('owner') or 'unassigned'} · "
+        f"due {d.get('due_at')}"
+    ),
+    "action_item_updated": lambda d: (
+        f"#{d.get('action_item_id')} {d.get('title')}: {d.get('status')} "
+        f"({', '.join(d.get('changed', []))} changed)"
+    ),
     "watch_alerted": lambda d: f"{d.get('count')} new alert(s): {_value(d.get('alerts'))}",
 }
 

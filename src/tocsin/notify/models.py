@@ -72,6 +72,14 @@ class Notification(Base):
             postgresql_where=text("status = 'sent'"),
             sqlite_where=text("status = 'sent'"),
         ),
+        # A named channel's rate limit: "how many messages did it get in the last minute?"
+        Index(
+            "ix_notifications_named_sent",
+            "address",
+            "sent_at",
+            postgresql_where=text("status = 'sent' AND address LIKE 'channel:%'"),
+            sqlite_where=text("status = 'sent' AND address LIKE 'channel:%'"),
+        ),
     )
 
 

@@ -137,9 +137,12 @@ ALERTS_JOINED = ClockKind(
     warns=False,  # it is the moment to tell
     ends_with_incident=True,
 )
+# A review's and an action item's clocks belong to the review (tocsin.reviews): one clock per
+# review, met when it is reviewed; one per action item, met when it is done.
 REVIEW = ClockKind(
-    "review", subject="incident", domain="incidents", noun="post-incident review", completable=True
+    "review", subject="review", domain="reviews", noun="post-incident review", completable=True
 )
+ACTION_ITEM = ClockKind("action_item", subject="action_item", domain="reviews", noun="action item")
 REGULATORY = ClockKind(
     "regulatory",
     subject="incident",
@@ -175,6 +178,7 @@ _DECLARED: list[ClockKind] = [
     WAR_ROOM,
     ALERTS_JOINED,
     REVIEW,
+    ACTION_ITEM,
     REGULATORY,
     SWITCH_LIMIT,
     SWITCH_WATCH,

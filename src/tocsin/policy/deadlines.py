@@ -215,6 +215,15 @@ def plan_stage_clocks(
     return clocks
 
 
+def plan_stage_deadline(
+    policy: Policy, severity: Severity, stage: CommunicationStage, start: datetime
+) -> PlannedClock | None:
+    """The stage's deadline counted from `start` (None for a stage that is an act): a stage
+    reopened for an audience member that came to apply later is owed from then."""
+    clocks = _stage_clocks(policy, severity, stage, start)
+    return clocks[1] if len(clocks) > 1 else None
+
+
 def _stage_clocks(
     policy: Policy, severity: Severity, stage: CommunicationStage, start: datetime
 ) -> list[PlannedClock]:

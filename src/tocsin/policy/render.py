@@ -64,6 +64,7 @@ def render_markdown(loaded: LoadedPolicy) -> str:
         lambda: _regulatory(policy),
         lambda: _evidence(policy),
         lambda: _drills(policy),
+        lambda: _alert_routing(policy),
         lambda: _on_call(policy),
         lambda: _tools(policy),
         lambda: _guidance(policy),
@@ -563,6 +564,27 @@ def _trigger(flags: list[str], types: list[str], severities: list[str]) -> str:
     if severities:
         parts.append("severity " + " or ".join(severities))
     return " and ".join(parts)
+
+
+def _alert_routing(policy: Policy) -> Lines:
+    if not policy.routing.rules:
+        return
+    yield from _heading(2, "Alert routing")
+    rows = [
+        [
+            rule.name or f"rule {index + 1}",
+            ", ".join(f"{k} = {v}" for k, v in rule.match.items()) or "any alert",
+            rule.action,
+            rule.severity or "",
+            names(policy, rule.notify) if rule.notify else "",
+        ]
+        for index, rule in enumerate(policy.routing.rules)
+    ]
+    yield from _table(["Rule", "Matches", "Action", "Severity", "Also tells"], rows)
+    if policy.routing.default_rules:
+        yield "Alerts no rule matches follow Tocsin's defaults: critical and error page, "
+        yield "warning notifies, info makes a ticket."
+        yield ""
 
 
 def _drills(policy: Policy) -> Lines:

@@ -50,6 +50,12 @@ class RoutingRule(BaseModel):
     group_by: list[str] | None = Field(
         default=None, description="Labels whose values make the group (overrides routing)."
     )
+    notify: list[str] = Field(
+        default_factory=list,
+        description="Audiences told about each new alert the rule matches: the channel a "
+        "`notify` alert goes to, the ticket system a `ticket` alert goes to, or those told as "
+        "well as paging (seed 004: high alerts to a Slack channel and email).",
+    )
 
 
 class Routing(BaseModel):

@@ -823,6 +823,11 @@ def _routing_problems(policy: Policy) -> Problems:
         if rule.severity is not None and rule.severity not in known:
             loc: Loc = ("routing", "rules", index, "severity")
             yield loc, f"unknown severity {rule.severity!r}; this policy has {', '.join(known)}"
+    # An alert has no incident, so nobody holds a role for it: audiences only.
+    audiences = [audience.id for audience in policy.audiences]
+    for index, rule in enumerate(policy.routing.rules):
+        loc = ("routing", "rules", index, "notify")
+        yield from _references(loc, rule.notify, audiences, "audience")
 
 
 def _status_page_problems(policy: Policy) -> Problems:

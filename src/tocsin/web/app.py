@@ -33,6 +33,9 @@ from tocsin.web.api.oncall import feeds as calendar_feeds
 from tocsin.web.api.oncall import router as oncall_router
 from tocsin.web.api.opsgenie import router as opsgenie_router
 from tocsin.web.api.policy import router as policy_router
+from tocsin.web.api.reviews import items_router as action_items_router
+from tocsin.web.api.reviews import reviews_router
+from tocsin.web.api.reviews import router as review_router
 from tocsin.web.api.silences import router as silences_router
 from tocsin.web.api.statuspage import publishing as status_publishing
 from tocsin.web.api.statuspage import router as status_router
@@ -81,6 +84,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(incidents_router)
     app.include_router(communications_router)
     app.include_router(evidence_router)
+    app.include_router(review_router)
+    app.include_router(reviews_router)
+    app.include_router(action_items_router)
     app.include_router(switch_router)
     app.include_router(channels_router)
     app.include_router(policy_router)

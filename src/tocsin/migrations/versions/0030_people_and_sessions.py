@@ -2,7 +2,7 @@
 disabled flag; console sessions are server-side rows keyed by the digest of the cookie's id
 
 Revision ID: 0030
-Revises: 0022
+Revises: 0027
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0030"
-down_revision: str | None = "0022"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -32,7 +32,7 @@ CHANNELS: dict[str, str] = {
     "teams": "tocsin.notify.channels.teams",
 }
 # Kinds that can be saved as a named channel, with settings of their own.
-NAMED = ("email", "webhook", "apprise", "teams")
+NAMED = ("email", "webhook", "apprise", "teams", "slack")
 NAMED_PREFIX = "channel:"
 # Channels a person reads: at most one message a minute per contact method (later ones bundle).
 RATE_LIMITED = frozenset({"email", "apprise"})

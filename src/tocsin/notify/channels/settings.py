@@ -54,6 +54,16 @@ class ChannelConfig(BaseModel):
 
     token_urls: ClassVar[tuple[str, ...]] = ()
 
+    # What the receiver accepts (a Slack channel about one a second, a Teams workflow a few a
+    # second): more wait their turn in the outbox instead of being refused and retried.
+    per_minute: int | None = Field(
+        None,
+        ge=1,
+        le=600,
+        description="At most this many messages a minute to this channel; the rest wait "
+        "their turn. None: no limit.",
+    )
+
     def stored(self) -> dict[str, Any]:
         """Everything, secrets included: what the database keeps."""
         return {key: _reveal(value) for key, value in self._fields().items()}
@@ -66,9 +76,11 @@ class ChannelConfig(BaseModel):
         }
 
     def _fields(self) -> dict[str, Any]:
+        """The settings, less a rate limit that was never set (it is rarely needed)."""
         return {
             (info.alias or name): getattr(self, name)
             for name, info in type(self).model_fields.items()
+            if not (name == "per_minute" and self.per_minute is None)
         }
 
 

@@ -179,8 +179,10 @@ def claim_due(database: Database, at: datetime) -> ClaimPass:
             return taken
     until = at + lease()
     with database.write_session() as session:
-        for row in _lock_due(session, at):
-            _claim_one(session, row, at, until, taken)
+        rows = _lock_due(session, at)
+        limits = ratelimit.ChannelLimits.of(session, rows)
+        for row in rows:
+            _claim_one(session, row, at, until, taken, limits)
         taken.claims = with_named_settings(session, taken.claims)
     return taken
 
@@ -224,18 +226,26 @@ def renew_leases(database: Database, claims: Sequence[Claim]) -> int:
 
 
 def _claim_one(
-    session: Session, row: Notification, at: datetime, until: datetime, taken: ClaimPass
+    session: Session,
+    row: Notification,
+    at: datetime,
+    until: datetime,
+    taken: ClaimPass,
+    limits: ratelimit.ChannelLimits,
 ) -> None:
     if row.status == "sending" and row.attempts >= MAX_ATTEMPTS:
         taken.exhausted.append(snapshot(row, row.attempts, row.data))
         return
-    if row.channel in RATE_LIMITED and row.contact_method_id is not None:
+    allowed_at: datetime | None = at
+    if row.address in limits.per_minute:
+        allowed_at = limits.allowed_at(session, row, at)
+    elif row.channel in RATE_LIMITED and row.contact_method_id is not None:
         allowed_at = ratelimit.allowed_at(session, row, at)
-        if allowed_at is None:
-            return  # another engine is deciding for this contact method; next pass
-        if allowed_at > at:
-            taken.deferred += _defer(session, row, at, allowed_at)
-            return
+    if allowed_at is None:
+        return  # another engine is deciding for this contact method or channel; next pass
+    if allowed_at > at:
+        taken.deferred += _defer(session, row, at, allowed_at)
+        return
     claim = _take(session, row, at, until)
     if claim is not None:
         taken.claims.append(claim)

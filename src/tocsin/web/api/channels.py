@@ -35,7 +35,9 @@ class ChannelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=named_channels.NAME_PATTERN, description="As `channel:<name>`.")
-    kind: Literal["email", "webhook", "apprise", "teams"] = Field(description=", ".join(NAMED))
+    kind: Literal["email", "webhook", "apprise", "teams", "slack"] = Field(
+        description=", ".join(NAMED)
+    )
     config: Settings
 
 

@@ -3,8 +3,9 @@
 One module per concern: `session` (sign-in, and who may POST), `flash` (the message after a
 redirect), `pages` (templates, rendering and forms), and one per page family: `incidents`
 (the list and declaring), `incident_room` (one incident and its actions), `evidence` (its
-locker's uploads and downloads), `policy`, `status` (the status page) `channels` (the
-named notification channels) and `users` (people who sign in, for admins).
+locker's uploads and downloads), `reviews` (its post-incident review), `policy`, `status`
+(the status page), `channels` (the named notification channels) and `users` (people who
+sign in, for admins).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tocsin.web.console import (
     incident_room,
     incidents,
     policy,
+    reviews,
     session,
     status,
     users,
@@ -33,6 +35,7 @@ router.add_api_route("", incidents.incidents_page, methods=["GET"])
 router.include_router(incidents.router)
 # Before the incident room: its `/incidents/{id}/{action}` would take `evidence` as an action.
 router.include_router(evidence.router)
+router.include_router(reviews.router)
 router.include_router(incident_room.router)
 router.include_router(policy.router)
 router.include_router(status.router)

@@ -40,6 +40,7 @@ from tocsin.incidents.schemas import (
 from tocsin.oncall.page_failures import page_failures
 from tocsin.policy.clock_kinds import fires, kind_of
 from tocsin.policy.schema import Policy
+from tocsin.reviews import service as review_service
 from tocsin.statuspage import service as status_service
 from tocsin.statuspage.models import PublicIncident
 from tocsin.statuspage.schemas import PublishIn
@@ -74,6 +75,7 @@ class IncidentView:
     evidence: EvidenceList
 
     public: PublicIncident | None = None
+    review_status: str | None = None  # its post-incident review's, once one is open
     public_statuses: tuple[str, ...] = INCIDENT_STATUSES
 
     @property
@@ -117,7 +119,13 @@ def _incident_view(session: Session, incident_id: str) -> IncidentView:
         ],
         evidence=_evidence(session, incident.id),
         public=status_service.of_incident(session, incident.id),
+        review_status=_review_status(session, incident.id),
     )
+
+
+def _review_status(session: Session, incident_id: str) -> str | None:
+    review = review_service.for_incident(session, incident_id)
+    return None if review is None else review.status
 
 
 def _evidence(session: Session, incident_id: str) -> EvidenceList:
