@@ -240,3 +240,20 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS_DIR / f"{stamp}-{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     return path
+
+
+def console_session(base: str, token: str) -> tuple[dict[str, str], str]:
+    """Sign in to the console with an API token, as its login form does: the session's
+    cookies and its CSRF token, for benches that load console pages."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        signed = client.post(
+            "/console/login",
+            data={"token": token, "next": "/console"},
+            headers={"Origin": base},
+            follow_redirects=False,
+        )
+        signed.raise_for_status()
+        page = client.get("/console/policy").text
+        marker = 'name="csrf_token" value="'
+        start = page.index(marker) + len(marker)
+        return dict(client.cookies), page[start : page.index('"', start)]

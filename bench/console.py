@@ -28,6 +28,7 @@ from rich.table import Table
 from bench.common import (
     TOCSIN,
     console,
+    console_session,
     create_token,
     free_port,
     ms,
@@ -91,7 +92,7 @@ def _seed(client: httpx.Client) -> str:
 
 
 def _dashboard(base: str, token: str) -> list[float]:
-    cookies = {"tocsin_token": token}
+    cookies, _csrf = console_session(base, token)
     with httpx.Client(base_url=base, cookies=cookies, timeout=30) as client:
         for _ in range(5):
             client.get("/console/dashboard").raise_for_status()
@@ -122,7 +123,7 @@ async def _listen(
 
 async def _round(base: str, token: str, incident: str) -> list[float]:
     limits = httpx.Limits(max_connections=LISTENERS + 10)
-    cookies = {"tocsin_token": token}
+    cookies, _csrf = console_session(base, token)
     async with httpx.AsyncClient(
         base_url=base, cookies=cookies, limits=limits, timeout=30
     ) as client:

@@ -19,7 +19,15 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import sync_playwright
 
-from bench.common import REPO, TOCSIN, create_token, free_port, stop_process, tocsin_env
+from bench.common import (
+    REPO,
+    TOCSIN,
+    console_session,
+    create_token,
+    free_port,
+    stop_process,
+    tocsin_env,
+)
 from bench.common import wait_healthy as _wait_healthy
 
 OUT = REPO / "docs" / "screenshots"
@@ -92,11 +100,16 @@ def _seed(base: str, token: str) -> str:
     return incident
 
 
-def _tick(page: object, base: str, incident: str) -> None:
+def _tick(page: object, base: str, incident: str, csrf: str) -> None:
     for n in (1, 2):
         page.request.post(  # type: ignore[attr-defined]
             f"{base}/console/incidents/{incident}/checklist",
-            form={"item": f"detection/{n}", "phase": "detection", "done": "yes"},
+            form={
+                "item": f"detection/{n}",
+                "phase": "detection",
+                "done": "yes",
+                "csrf_token": csrf,
+            },
             headers={"Origin": base},
         )
 
@@ -116,12 +129,13 @@ def _shoot(base: str, token: str, incident: str) -> list[Path]:
         )
         for width_name, (width, height) in WIDTHS.items():
             context = browser.new_context(viewport={"width": width, "height": height})
+            cookies, csrf = console_session(base, token)
             context.add_cookies(
-                [{"name": "tocsin_token", "value": token, "url": f"{base}/console"}]
+                [{"name": k, "value": v, "url": f"{base}/console"} for k, v in cookies.items()]
             )
             page = context.new_page()
             if width_name == "desktop":
-                _tick(page, base, incident)
+                _tick(page, base, incident, csrf)
             for name, path in pages.items():
                 page.goto(base + path)
                 page.wait_for_timeout(300)

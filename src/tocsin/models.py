@@ -1,7 +1,7 @@
 """Import every domain's tables so `Base.metadata` is complete (for Alembic and checks)."""
 
 from tocsin.alerts.models import Alert, AlertGroup, Integration, OpsgenieRequest, Silence
-from tocsin.auth.models import ApiToken, User
+from tocsin.auth.models import ApiToken, ConsoleSession, User
 from tocsin.engine.models import EngineInstance
 from tocsin.evidence.models import Checkpoint, ContainmentSwitch, EvidenceItem, LegalHold
 from tocsin.incidents.models import Clock, Incident, IncidentCounter, TimelineEvent
@@ -35,6 +35,7 @@ __all__ = [
     "Checkpoint",
     "Clock",
     "Component",
+    "ConsoleSession",
     "ContactMethod",
     "ContainmentSwitch",
     "Drill",

@@ -39,5 +39,31 @@ def _in_range(value: datetime) -> datetime:
         ) from None
 
 
+TIME_EXAMPLE = "2026-11-22T09:12:00Z"
+# pydantic's error types for a time that did not parse, or came without a zone.
+_TIME_ERRORS = {
+    "datetime_parsing",
+    "datetime_from_date_parsing",
+    "datetime_type",
+    "datetime_object_invalid",
+    "date_from_datetime_parsing",
+}
+
+
+def time_error_text(error_type: str, value: object) -> str | None:
+    """Words for a time that was refused, with an example of one that is accepted; None
+    when `error_type` is not about a time."""
+    if error_type == "timezone_aware":
+        return (
+            f"{value!r} has no time zone: add Z (UTC) or an offset, "
+            f"e.g. {TIME_EXAMPLE} or 2026-11-22T10:12:00+01:00"
+        )
+    if error_type in _TIME_ERRORS:
+        return (
+            f"{value!r} is not a time: give an ISO 8601 time with a time zone, e.g. {TIME_EXAMPLE}"
+        )
+    return None
+
+
 # A time from outside (API bodies and queries): aware, and within range once made UTC.
 Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.api.conftest import Api, make_api
+from tests.console_auth import sign_in_client
 from tocsin.db import Database
 from tocsin.notify import sealed
 from tocsin.notify.models import NamedChannel, Notification
@@ -166,8 +167,10 @@ def test_a_removed_channel_is_gone(api: Api) -> None:
 # -- the console page ---------------------------------------------------------------------------
 
 
-def console(api: Api, role: str = "admin") -> None:
-    api.client.cookies.set("tocsin_token", api.tokens[role], path="/console")
+def console(api: Api, role: str = "admin") -> str:
+    """Sign the console in with `role`'s token; the CSRF token its forms carry."""
+    api.client.cookies.clear()
+    return sign_in_client(api.client, token=api.tokens[role])
 
 
 def test_the_console_lists_channels_masked_and_what_the_policy_lacks(proofkit_api: Api) -> None:
@@ -183,13 +186,20 @@ def test_the_console_lists_channels_masked_and_what_the_policy_lacks(proofkit_ap
 
 def test_an_admin_sends_a_test_from_the_console(api: Api, database: Database) -> None:
     add(api)
-    console(api, "admin")
+    csrf = console(api, "admin")
     origin = {"Origin": "http://testserver"}
-    sent = api.client.post("/console/channels/legal/test", headers=origin, follow_redirects=False)
+    sent = api.client.post(
+        "/console/channels/legal/test",
+        data={"csrf_token": csrf},
+        headers=origin,
+        follow_redirects=False,
+    )
     assert sent.status_code == 303 and sent.headers["location"] == "/console/channels"
     with database.read_session() as session:
         rows = session.scalars(select(Notification).where(Notification.address == "channel:legal"))
         assert len(list(rows)) == 1
-    console(api, "responder")
-    refused = api.client.post("/console/channels/legal/test", headers=origin)
+    csrf = console(api, "responder")
+    refused = api.client.post(
+        "/console/channels/legal/test", data={"csrf_token": csrf}, headers=origin
+    )
     assert refused.status_code == 403

@@ -15,6 +15,7 @@ import time_machine
 
 from tests.api.conftest import Api
 from tests.api.test_incident_page_failures import run_engine
+from tests.console_auth import sign_in_client
 from tocsin.db import Database
 from tocsin.policy.clock_kinds import fires
 from tocsin.web.console import live
@@ -28,9 +29,13 @@ ONCALL = (Path(__file__).parent.parent / "fixtures" / "oncall.yaml").read_text()
 PAGES = ("/console", "/console/dashboard", "/console/oncall", "/console/alerts")
 
 
+CSRF: dict[int, str] = {}  # the signed-in session's CSRF token, per test client
+
+
 def sign_in(api: Api, role: str = "admin") -> None:
-    """The console's sign-in, in one place: the session cookie of `role`."""
-    api.client.cookies.set("tocsin_token", api.tokens[role], path="/console")
+    """The console's sign-in, in one place: a session of `role`, and its CSRF token."""
+    api.client.cookies.clear()
+    CSRF[id(api.client)] = sign_in_client(api.client, token=api.tokens[role])
 
 
 @pytest.fixture
@@ -40,7 +45,8 @@ def clock() -> Iterator[time_machine.Traveller]:
 
 
 def form(api: Api, path: str, **fields: str) -> Any:
-    return api.client.post(path, data=fields, headers=ORIGIN, follow_redirects=False)
+    data = {"csrf_token": CSRF.get(id(api.client), ""), **fields}
+    return api.client.post(path, data=data, headers=ORIGIN, follow_redirects=False)
 
 
 def apply_oncall(api: Api, text: str = ONCALL) -> None:
@@ -235,6 +241,7 @@ def test_alerts_are_filtered_and_silenced_from_the_console(
     ]
     back = api.client.post(
         f"/console/silences/{silences[0]['id']}/end",
+        data={"csrf_token": CSRF[id(api.client)]},
         headers={**ORIGIN, "Referer": f"http://testserver/console/alerts/{alert_id}"},
         follow_redirects=False,
     )

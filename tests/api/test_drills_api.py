@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.api.conftest import Api, make_api
+from tests.console_auth import sign_in_client
 from tocsin.db import Database
 from tocsin.flows import drills as drill_flows
 from tocsin.policy.loader import load_policy
@@ -90,8 +91,10 @@ def test_the_runbook_review_is_recorded(database: Database) -> None:
 ORIGIN = {"Origin": "http://testserver"}
 
 
-def console(api: Api, role: str) -> None:
-    api.client.cookies.set("tocsin_token", api.tokens[role], path="/console")
+def console(api: Api, role: str) -> str:
+    """Sign in to the console as `role`; the session's CSRF token for its forms."""
+    api.client.cookies.clear()
+    return sign_in_client(api.client, token=api.tokens[role])
 
 
 def test_the_console_drills_page_starts_and_ends_a_drill(rastup: Api) -> None:
@@ -102,10 +105,10 @@ def test_the_console_drills_page_starts_and_ends_a_drill(rastup: Api) -> None:
     assert "sev2-tabletop" in page.text and "quarterly" in page.text
     assert "Start drill" not in page.text, "a viewer only reads"
 
-    console(rastup, "responder")
+    csrf = console(rastup, "responder")
     started = rastup.client.post(
         "/console/drills",
-        data={"drill": "sev2-tabletop", "scenario": ""},
+        data={"drill": "sev2-tabletop", "scenario": "", "csrf_token": csrf},
         headers=ORIGIN,
         follow_redirects=False,
     )
@@ -117,7 +120,7 @@ def test_the_console_drills_page_starts_and_ends_a_drill(rastup: Api) -> None:
 
     ended = rastup.client.post(
         f"/console/drills/{drill['id']}/end",
-        data={"outcome": "failed", "lessons": "Nobody knew the bridge"},
+        data={"outcome": "failed", "lessons": "Nobody knew the bridge", "csrf_token": csrf},
         headers=ORIGIN,
         follow_redirects=False,
     )
@@ -128,6 +131,8 @@ def test_the_console_drills_page_starts_and_ends_a_drill(rastup: Api) -> None:
 
 
 def test_a_console_start_of_an_unknown_drill_says_what_is_allowed(rastup: Api) -> None:
-    console(rastup, "responder")
-    reply = rastup.client.post("/console/drills", data={"drill": "nope"}, headers=ORIGIN)
+    csrf = console(rastup, "responder")
+    reply = rastup.client.post(
+        "/console/drills", data={"drill": "nope", "csrf_token": csrf}, headers=ORIGIN
+    )
     assert reply.status_code == 200 and "sev2-tabletop, sev3-drill" in reply.text

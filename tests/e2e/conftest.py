@@ -39,6 +39,9 @@ class Server:
     log: list[str]
     # What a client passes as `verify=` to trust the server: its certificate under TLS.
     verify: ssl.SSLContext | bool = True
+    # The first admin `--bootstrap-admin` created, and the password it printed once.
+    admin_username: str = "admin"
+    admin_password: str = ""
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -118,6 +121,7 @@ def start_server(
     threading.Thread(target=_drain, args=(process, log), daemon=True).start()
     match = re.search(r"Admin token:\s+(\S+)", banner)
     assert match, banner
+    password = re.search(r"Password:\s+(\S+)", banner)
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     verify = tls.trusted() if tls else True
     _wait_healthy(url, deadline, verify)
@@ -129,6 +133,7 @@ def start_server(
         banner=banner,
         log=log,
         verify=verify,
+        admin_password=password.group(1) if password else "",
     )
 
 

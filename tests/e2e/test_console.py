@@ -132,7 +132,7 @@ def test_an_action_error_comes_back_naming_the_field(page: Page, server: Server)
 def test_a_bad_token_is_refused_on_sign_in(page: Page, server: Server) -> None:
     sign_in(page, server, "tcn_not-a-real-token")
 
-    expect(page.locator("#token-error")).to_have_text("token: not valid, or revoked")
+    expect(page.locator("#login-error")).to_have_text("token: not valid, or revoked")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     assert page.context.cookies() == []
 

@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 import tocsin.policy
+from tests.console_auth import sign_in_client
 from tests.e2e.conftest import BIN, Server, start_server, stop_server
 from tests.e2e.receivers import HttpReceiver, Received
 from tocsin.db import Database
@@ -46,12 +47,12 @@ def signed_by(received: Received, secret: str) -> bool:
 
 
 @contextmanager
-def console(server: Server) -> Iterator[httpx.Client]:
-    """A browser-like client signed in to the console (Origin set as a page's form sends it)."""
+def console(server: Server) -> Iterator[tuple[httpx.Client, str]]:
+    """A browser-like client signed in to the console (Origin set as a page's form sends it),
+    and the session's CSRF token its forms carry."""
     with httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=10) as client:
-        signed_in = client.post("/console/login", data={"token": server.token, "next": "/console"})
-        assert signed_in.status_code in (200, 303), signed_in.text
-        yield client
+        csrf = sign_in_client(client, token=server.token, origin=server.url)
+        yield client, csrf
 
 
 def api(server: Server) -> httpx.Client:
@@ -140,7 +141,7 @@ def test_global_readonly_flipped_released_and_watched(
     assert body["reason"] == "bad migration rewrote listings"
     assert on.idempotency_key == body["idempotency_key"]
 
-    with console(server) as browser:
+    with console(server) as (browser, csrf):
         banner = "Containment switch global-readonly is ON"
         assert banner in browser.get("/console").text
         page = browser.get(f"/console/incidents/{incident_id}").text
@@ -151,6 +152,7 @@ def test_global_readonly_flipped_released_and_watched(
                 "switch": "global-readonly",
                 "state": "off",
                 "reason": "synthetic monitors green",
+                "csrf_token": csrf,
             },
         )
         assert released.status_code in (200, 303)
@@ -238,13 +240,14 @@ def test_evidence_attached_fetched_handed_over_and_bundled(
     assert bad.returncode == 1 and "retention_class" not in bad.stdout
     assert "unknown retention class 'forever'" in bad.stderr
 
-    with console(server) as browser:
+    with console(server) as (browser, csrf):
         uploaded = browser.post(
             f"/console/incidents/{incident_id}/evidence",
             data={
                 "title": "db snapshot",
                 "kind": "snapshot",
                 "retention_class": "application_logs",
+                "csrf_token": csrf,
             },
             files={"file": ("db.img", b"\x00\x01binary\xff" * 64, "application/octet-stream")},
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.console_auth import sign_in_client
 from tests.e2e.conftest import Server
 
 
@@ -70,7 +71,8 @@ def test_the_cli_works_a_review_and_its_action_items(server: Server, tmp_path: P
 def test_the_console_page_edits_the_review(server: Server) -> None:
     incident_id = declare_and_resolve(server)
     page_url = f"{server.url}/console/incidents/{incident_id}/review"
-    with httpx.Client(cookies={"tocsin_token": server.token}) as browser:
+    with httpx.Client(base_url=server.url) as browser:
+        csrf = sign_in_client(browser, token=server.token, origin=server.url)
         page = browser.get(page_url)
         assert page.status_code == 200
         assert "<h2>Key milestones</h2>" in page.text  # the Markdown, rendered
@@ -78,7 +80,12 @@ def test_the_console_page_edits_the_review(server: Server) -> None:
         incident_page = browser.get(f"{server.url}/console/incidents/{incident_id}")
         assert f"/console/incidents/{incident_id}/review" in incident_page.text
 
-        form = {"version": "1", "owner": "erin", "body": "# Ours\n\n<script>x()</script>\n"}
+        form = {
+            "version": "1",
+            "owner": "erin",
+            "body": "# Ours\n\n<script>x()</script>\n",
+            "csrf_token": csrf,
+        }
         saved = browser.post(f"{page_url}/edit", data=form, headers={"Origin": server.url})
         assert saved.status_code == 303
         page = browser.get(page_url)
@@ -92,12 +99,14 @@ def test_the_console_page_edits_the_review(server: Server) -> None:
 
         cross = browser.post(
             f"{page_url}/status",
-            data={"status": "in_review"},
+            data={"status": "in_review", "csrf_token": csrf},
             headers={"Origin": "https://evil.example"},
         )
         assert cross.status_code == 403
         moved = browser.post(
-            f"{page_url}/status", data={"status": "in_review"}, headers={"Origin": server.url}
+            f"{page_url}/status",
+            data={"status": "in_review", "csrf_token": csrf},
+            headers={"Origin": server.url},
         )
         assert moved.status_code == 303
         assert 'data-status="in_review"' in browser.get(page_url).text

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.console_auth import sign_in_client
 from tests.e2e.conftest import BIN, Server, free_port
 from tocsin.db import Database
 
@@ -122,17 +123,18 @@ def test_the_access_log_never_holds_a_secret_from_a_url(server: Server) -> None:
 def test_a_console_post_from_another_scheme_or_port_is_refused(server: Server) -> None:
     with _admin(server) as tocsin:
         incident = tocsin.post("/api/v1/incidents", json={"title": "t", "severity": "P2"}).json()
-    cookies = {"tocsin_token": server.token}
-    notes = f"{server.url}/console/incidents/{incident['id']}/notes"
+    browser = httpx.Client(base_url=server.url, timeout=10)
+    csrf = sign_in_client(browser, token=server.token, origin=server.url)
+    notes = f"/console/incidents/{incident['id']}/notes"
     host_port = server.url.removeprefix("http://")
     host, port = host_port.split(":")
     for origin in (f"https://{host_port}", f"http://{host}:{int(port) + 1}"):
-        refused = httpx.post(
-            notes, data={"text": "forged"}, headers={"Origin": origin}, cookies=cookies
+        refused = browser.post(
+            notes, data={"text": "forged", "csrf_token": csrf}, headers={"Origin": origin}
         )
         assert refused.status_code == 403, origin
-    same = httpx.post(
-        notes, data={"text": "mine"}, headers={"Origin": f"http://{host}:{port}"}, cookies=cookies
+    same = browser.post(
+        notes, data={"text": "mine", "csrf_token": csrf}, headers={"Origin": server.url}
     )
     assert same.status_code == 303
 

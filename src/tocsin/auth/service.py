@@ -30,6 +30,11 @@ class Principal:
     name: str
     role: str
     token_id: int | None = None
+    # Signed in to the console: the session's row, the token its forms carry, and the
+    # person's display name.
+    session_id: int | None = None
+    csrf: str | None = None
+    display_name: str | None = None
 
     def can(self, permission: str) -> bool:
         return permission in PERMISSIONS[self.role]
@@ -39,7 +44,7 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _check_role(role: str) -> None:
+def check_role(role: str) -> None:
     if role not in ROLES:
         raise InvalidInput(
             f"unknown role {role!r}; allowed: {', '.join(ROLES)}", field="role", allowed=ROLES
@@ -52,13 +57,14 @@ def _user(session: Session, name: str, role: str) -> User:
         user = User(name=name, role=role, created_at=now())
         session.add(user)
         session.flush()
-    user.role = role
+    elif user.password_hash is None:
+        user.role = role  # a person's role is their own; a token carries its role itself
     return user
 
 
 def create_token(session: Session, *, name: str, role: str) -> str:
     """Create a token for user `name` (created if new) and return it. Only its digest is kept."""
-    _check_role(role)
+    check_role(role)
     if not name.strip():
         raise InvalidInput("a token needs a name", field="name")
     user = _user(session, name.strip(), role)
@@ -91,9 +97,15 @@ def authenticate(session: Session, token: str) -> Principal | None:
     row = session.scalar(
         select(ApiToken).where(ApiToken.digest == digest(token), ApiToken.revoked_at.is_(None))
     )
-    if row is None:
+    if row is None or row.user.disabled:
         return None
     return Principal(name=row.user.name, role=row.role, token_id=row.id)
+
+
+def find_live_token(session: Session, token: str) -> ApiToken | None:
+    return session.scalar(
+        select(ApiToken).where(ApiToken.digest == digest(token), ApiToken.revoked_at.is_(None))
+    )
 
 
 def list_tokens(session: Session) -> list[ApiToken]:

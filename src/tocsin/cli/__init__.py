@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import typer
+from typer.core import TyperGroup, TyperOption
 
 from tocsin.cli import (
     admin,
@@ -21,8 +25,45 @@ from tocsin.cli import (
     secrets,
     status,
 )
+from tocsin.errors import TocsinError
+
+_display_type = TyperOption.display_type_rich
+
+
+def _flag_shows_no_type(self: TyperOption, ctx: Any) -> str | None:
+    """Help lists a value's type (<int>, <list[str]>) but nothing for a flag: typer's own
+    help writes <bool> beside every --json and --dry-run, which takes no value."""
+    return None if self.is_flag else _display_type(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_shows_no_type  # type: ignore[method-assign]
+
+
+class ClearErrors(TyperGroup):
+    """Every command's failure as one line on stderr and exit status 1, never a traceback
+    (TOCSIN_DEBUG=1 lets the traceback through, for a bug report)."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer vendors click: its Context is not public
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except BrokenPipeError:  # `tocsin ... | head`: the reader has what it wanted
+            raise typer.Exit(1) from None
+        except TocsinError as exc:
+            where = f"{exc.field}: " if exc.field and exc.field not in exc.message else ""
+            typer.echo(f"error: {where}{exc.message}", err=True)
+            raise typer.Exit(1) from None
+        except Exception as exc:
+            if os.environ.get("TOCSIN_DEBUG"):
+                raise
+            typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            typer.echo("(set TOCSIN_DEBUG=1 to see where it happened)", err=True)
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
+    cls=ClearErrors,
     name="tocsin",
     help="Tocsin: self-hosted incident response that runs your runbook.",
     no_args_is_help=True,

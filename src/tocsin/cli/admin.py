@@ -1,10 +1,12 @@
-"""Admin commands that work on the database directly: serve, db, token, verify, login."""
+"""Admin commands that work on the database directly: serve, db, token, user, verify, login."""
 
 from __future__ import annotations
 
 import logging
 import ssl
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -12,8 +14,10 @@ import typer
 from sqlalchemy.exc import IntegrityError
 
 from tocsin import migrate, vault
+from tocsin.auth import people
 from tocsin.auth import service as auth_service
-from tocsin.cli.client import fail, save_login
+from tocsin.cli.client import fail, save_login, saved_token
+from tocsin.cli.database import ensure_schema, existing_database
 from tocsin.cli.output import emit_json, table
 from tocsin.config import Settings, load_settings
 from tocsin.db import Database
@@ -25,15 +29,27 @@ from tocsin.flows import drills as drill_flows
 from tocsin.notify import acklinks, named_channels
 from tocsin.policy.loader import LoadedPolicy, PolicyError, load_policy
 
-db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
-token_app = typer.Typer(help="API tokens (admin, responder, viewer).", no_args_is_help=True)
+# Commands that open the database themselves (TOCSIN_DATABASE_URL) rather than the API.
+ON_DATABASE = "Works on the database directly (TOCSIN_DATABASE_URL): run it where the server runs."
+db_app = typer.Typer(help=f"Database administration. {ON_DATABASE}", no_args_is_help=True)
+token_app = typer.Typer(
+    help=f"API tokens for machines and the CLI (admin, responder, viewer). {ON_DATABASE}",
+    no_args_is_help=True,
+)
+user_app = typer.Typer(
+    help=f"People who sign in to the console (admin, responder, viewer). {ON_DATABASE}",
+    no_args_is_help=True,
+)
 
 BOOTSTRAP_TOKEN_NAME = "local-admin"
+BOOTSTRAP_USER = "admin"
+ROLE_HELP = "admin, responder or viewer"
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(token_app, name="token")
+    app.add_typer(user_app, name="user")
     app.command()(serve)
     app.command("engine")(run_engine)
     app.command()(login)
@@ -60,33 +76,25 @@ def db_upgrade() -> None:
     typer.echo(f"database at {migrate.head_revision(settings.database_url)}")
 
 
-def ensure_schema(url: str) -> None:
-    """Upgrade an empty database; refuse to run on one that needs a migration."""
-    current = migrate.current_revision(url)
-    if current is None:
-        migrate.upgrade(url)
-    elif current != migrate.head_revision(url):
-        fail(f"the database is at revision {current}; run `tocsin db upgrade` first")
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @token_app.command("create")
 def token_create(
-    role: Annotated[str, typer.Option(help="admin, responder or viewer")],
+    role: Annotated[str, typer.Option(help=ROLE_HELP)],
     name: Annotated[str, typer.Option(help="Who the token is for (shown as the actor).")],
 ) -> None:
     """Create an API token. It is printed once, alone on the last line."""
-    settings = load_settings()
-    ensure_schema(settings.database_url)
-    database = _database(settings)
+    database = existing_database()
     with database.write_session() as session:
         token = auth_service.create_token(session, name=name, role=role)
     typer.echo(token)
 
 
 @token_app.command("list")
-def token_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def token_list(as_json: JsonFlag = False) -> None:
     """List tokens (never the secrets)."""
-    database = _database(load_settings())
+    database = existing_database()
     with database.read_session() as session:
         rows = [
             {
@@ -114,7 +122,7 @@ def token_revoke(
     name: Annotated[str, typer.Option(help="Revoke every token with this name.")],
 ) -> None:
     """Revoke tokens by name."""
-    database = _database(load_settings())
+    database = existing_database()
     with database.write_session() as session:
         count = auth_service.revoke_named(session, name=name)
     typer.echo(f"revoked {count} token(s) named {name}")
@@ -124,7 +132,8 @@ def login(
     url: Annotated[str, typer.Option(help="The Tocsin server, e.g. http://127.0.0.1:8080")],
     token: Annotated[str, typer.Option(help="An API token from `tocsin token create`.")],
 ) -> None:
-    """Save the server URL and token for the CLI."""
+    """Save the token for the server at URL and make it the CLI's current server; logins
+    saved for other servers stay (TOCSIN_URL picks one for a command)."""
     path = save_login(url, token)
     typer.echo(f"saved to {path}")
 
@@ -138,8 +147,10 @@ def serve(
     bootstrap_admin: Annotated[
         bool,
         typer.Option(
-            help=f"Create a fresh admin token named {BOOTSTRAP_TOKEN_NAME!r}, print it and save it "
-            "for the CLI (previous one revoked)."
+            help=f"The first time: create the admin user {BOOTSTRAP_USER!r} and print their "
+            "password once. Every time: print the CLI's admin token for this server, created "
+            f"(named {BOOTSTRAP_TOKEN_NAME!r}) and saved only when none is saved; nothing "
+            "existing is revoked."
         ),
     ] = False,
     tls_cert: Annotated[
@@ -157,7 +168,8 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve the API, web console and status page (and run the engine unless --no-engine)."""
+    """Serve the API (/api/v1, docs at /docs), the web console (/console) and the public
+    status page (/status), and run the engine unless --no-engine."""
     import uvicorn
 
     from tocsin.web.app import create_app
@@ -292,9 +304,168 @@ def _seal_secrets(database: Database) -> None:
 
 
 def _bootstrap(database: Database, url: str) -> None:
+    """The first admin, once; the CLI's token, kept. Nothing that exists is revoked, so a
+    browser signed in before stays signed in."""
+    password = None
     with database.write_session() as session:
-        auth_service.revoke_named(session, name=BOOTSTRAP_TOKEN_NAME)
-        token = auth_service.create_token(session, name=BOOTSTRAP_TOKEN_NAME, role="admin")
-    path = save_login(url, token)
-    typer.echo(f"\n  Tocsin URL:   {url}\n  API docs:     {url}/docs")
+        if not people.list_users(session):
+            password = people.generate_password()
+            people.create_user(
+                session,
+                username=BOOTSTRAP_USER,
+                role="admin",
+                password=password,
+                display_name="Admin",
+            )
+        token = saved_token(url)
+        row = auth_service.find_live_token(session, token) if token else None
+        if token is None or row is None or row.role != "admin" or row.user.disabled:
+            token = auth_service.create_token(session, name=BOOTSTRAP_TOKEN_NAME, role="admin")
+            path = save_login(url, token)
+        else:
+            path = save_login(url, token)  # this server becomes the CLI's current one
+    typer.echo(f"\n  Tocsin URL:   {url}/console\n  API docs:     {url}/docs")
+    if password is not None:
+        typer.echo(f"  Admin user:   {BOOTSTRAP_USER}\n  Password:     {password}")
+        typer.echo(
+            f"  (shown this once; change it with `tocsin user set-password {BOOTSTRAP_USER}`)"
+        )
+    else:
+        typer.echo("  Sign in:      as an existing user (`tocsin user list`)")
     typer.echo(f"  Admin token:  {token}\n  (saved for the tocsin CLI in {path})\n")
+
+
+# -- people -------------------------------------------------------------------------------------
+
+
+def _password(given: str | None, generate: bool) -> tuple[str, bool]:
+    """The password given, a generated one (shown once), or one typed twice at the prompt."""
+    if given is not None:
+        return given, False
+    if generate:
+        return people.generate_password(), True
+    typed: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return typed, False
+
+
+PasswordOption = Annotated[
+    str | None,
+    typer.Option(
+        help="The password (at least 10 characters). Without it (or --generate) you are "
+        "asked for it, hidden. Prefer the prompt: an option may stay in shell history."
+    ),
+]
+GenerateFlag = Annotated[
+    bool, typer.Option("--generate", help="Make up a strong password and print it once.")
+]
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="What they sign in with, e.g. ada.lovelace.")],
+    role: Annotated[str, typer.Option(help=ROLE_HELP)] = "responder",
+    display_name: Annotated[
+        str | None, typer.Option(help="How the console shows them, e.g. 'Ada Lovelace'.")
+    ] = None,
+    password: PasswordOption = None,
+    generate: GenerateFlag = False,
+) -> None:
+    """Create a person who signs in to the console with a password."""
+    database = existing_database()
+    secret, made_up = _password(password, generate)
+    with _clear_errors(), database.write_session() as session:
+        user = people.create_user(
+            session, username=username, role=role, password=secret, display_name=display_name
+        )
+        name, role = user.name, user.role
+    typer.echo(f"created {role} {name}")
+    if made_up:
+        typer.echo(f"password: {secret}  (shown this once)")
+
+
+@user_app.command("list")
+def user_list(as_json: JsonFlag = False) -> None:
+    """List the people who sign in (never their passwords)."""
+    database = existing_database()
+    from tocsin.auth import sessions
+
+    with database.read_session() as session:
+        rows = [
+            {
+                "username": u.name,
+                "display_name": u.display_name,
+                "role": u.role,
+                "disabled": u.disabled,
+                "sessions": sessions.live_sessions(session, u),
+                "created_at": u.created_at.isoformat(),
+            }
+            for u in people.list_users(session)
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        "Users",
+        ["username", "name", "role", "status", "sessions", "created"],
+        [
+            (
+                r["username"],
+                r["display_name"] or "",
+                r["role"],
+                "disabled" if r["disabled"] else "active",
+                r["sessions"],
+                str(r["created_at"])[:16].replace("T", " ") + "Z",
+            )
+            for r in rows
+        ],
+    )
+
+
+def _set_disabled(username: str, disabled: bool) -> None:
+    database = existing_database()
+    with _clear_errors(), database.write_session() as session:
+        user = people.set_disabled(session, username=username, disabled=disabled)
+        name = user.name
+    typer.echo(
+        f"disabled {name}: their sessions have ended and their tokens no longer work"
+        if disabled
+        else f"enabled {name}: they can sign in again"
+    )
+
+
+@user_app.command("disable")
+def user_disable(username: Annotated[str, typer.Argument(help="Who to disable.")]) -> None:
+    """Disable a person: their console sessions end at once and their API tokens stop."""
+    _set_disabled(username, True)
+
+
+@user_app.command("enable")
+def user_enable(username: Annotated[str, typer.Argument(help="Who to enable.")]) -> None:
+    """Enable a disabled person again (they sign in afresh)."""
+    _set_disabled(username, False)
+
+
+@user_app.command("set-password")
+def user_set_password(
+    username: Annotated[str, typer.Argument(help="Whose password to set.")],
+    password: PasswordOption = None,
+    generate: GenerateFlag = False,
+) -> None:
+    """Set a new password; every console session the person had ends."""
+    database = existing_database()
+    secret, made_up = _password(password, generate)
+    with _clear_errors(), database.write_session() as session:
+        ended = people.set_password(session, username=username, password=secret)
+        name = ended.name
+    typer.echo(f"password changed for {name}; their sessions have ended")
+    if made_up:
+        typer.echo(f"password: {secret}  (shown this once)")
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """A domain error (bad role, short password, unknown user) as one line, not a traceback."""
+    try:
+        yield
+    except TocsinError as exc:
+        fail(exc.message)

@@ -14,8 +14,8 @@ import typer
 from sqlalchemy import select
 
 from tocsin.cli.client import fail
+from tocsin.cli.database import existing_database
 from tocsin.cli.output import emit_json, table
-from tocsin.config import load_settings
 from tocsin.db import Database
 from tocsin.errors import TocsinError
 from tocsin.evidence import bundle, keys, preflight, sealing, signing, witness
@@ -39,7 +39,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON
 
 
 def _database() -> Database:
-    return Database(load_settings().database_url)
+    return existing_database()
 
 
 def verify(
@@ -194,6 +194,7 @@ def export(
 def verify_bundle(
     directory: Path,
     public_key: Annotated[Path, typer.Option(help="The checkpoint public key (PEM).")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Check a bundle with nothing but itself and the public key (no database needed)."""
     try:
@@ -202,6 +203,11 @@ def verify_bundle(
         fail(exc.message, code=2)
     except (OSError, ValueError, KeyError) as exc:
         fail(f"{directory} is not a readable Tocsin bundle: {exc}")
+    if as_json:
+        emit_json({"intact": report.intact, "notes": report.notes, "problems": report.problems})
+        if not report.intact:
+            raise typer.Exit(1)
+        return
     for note in report.notes:
         typer.echo(f"note: {note}")
     for problem in report.problems:

@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 
 from tocsin.alerts.kinds import KINDS
-from tocsin.cli.admin import ensure_schema
 from tocsin.cli.client import fail
+from tocsin.cli.database import ensure_schema
+from tocsin.cli.output import emit_json
 from tocsin.config import load_settings
 from tocsin.db import Database
 from tocsin.importers import plan, verify
@@ -247,6 +248,7 @@ def verify_command(
         str | None, typer.Option("--from", help="Start (ISO 8601; default: now).")
     ] = None,
     days: Annotated[int, typer.Option(min=1, max=60)] = 14,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Compare who is on call at each hour of the next DAYS days, by SOURCE and by Tocsin;
     list every hour that differs (exit 1 if any does)."""
@@ -261,18 +263,30 @@ def verify_command(
             start,
             days,
         )
-    _report(parity)
+    _report(parity, as_json=as_json)
 
 
 def _instant(text: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        fail(f"--from {text!r} is not an ISO 8601 time")
+        fail(f"--from {text!r} is not a time: give ISO 8601, e.g. 2026-11-22T09:12:00Z")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _report(parity: verify.Parity) -> None:
+def _report(parity: verify.Parity, *, as_json: bool = False) -> None:
+    if as_json:
+        emit_json(
+            {
+                "schedules": parity.schedules,
+                "hours": parity.hours,
+                "differences": [str(d) for d in parity.differences],
+                "matches": bool(parity.schedules) and not parity.differences,
+            }
+        )
+        if not parity.schedules or parity.differences:
+            raise typer.Exit(1)
+        return
     for difference in parity.differences:
         typer.echo(str(difference))
     typer.echo(

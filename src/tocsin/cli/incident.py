@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from tocsin.cli.client import ApiClient, fail
-from tocsin.cli.output import console, emit_json, short_time, table
+from tocsin.cli.output import console, due_time, emit_json, short_time, table
 from tocsin.incidents.schemas import EventOut
 from tocsin.incidents.wording import summarise
 
@@ -45,7 +45,8 @@ def _show(incident: dict[str, Any], as_json: bool) -> None:
     table(None, ["field", "value"], rows)
     if incident["clocks"]:
         clocks = [
-            (c["kind"], c["label"], short_time(c["due_at"]), c["state"]) for c in incident["clocks"]
+            (c["kind"], c["label"], due_time(c["due_at"], c["state"]), c["state"])
+            for c in incident["clocks"]
         ]
         table("Clocks", ["kind", "what", "due", "state"], clocks)
     failures = incident.get("page_failures") or []
@@ -190,11 +191,18 @@ def severity(
 @app.command()
 def role(
     incident_id: str,
-    role_id: Annotated[str, typer.Argument(metavar="ROLE", help="A role id from the policy.")],
+    role_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ROLE",
+            help="A role id from the policy in force (`tocsin policy show` lists them; the "
+            "default policy's are commander, on_call_engineer, sme, communications_lead).",
+        ),
+    ],
     assignee: Annotated[str | None, typer.Argument(help="Who; omit to clear the role.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Assign a role (commander, technical_lead, ...) or clear it."""
+    """Assign a role (commander, on_call_engineer, ...) or clear it."""
     body = {"role": role_id, "assignee": assignee}
     _show(_client().call("POST", f"/api/v1/incidents/{incident_id}/roles", json=body), as_json)
 
@@ -310,7 +318,7 @@ def clocks(incident_id: str, as_json: JsonFlag = False) -> None:
     table(
         f"Clocks of {incident_id}",
         ["key", "what", "due", "state"],
-        [(c["key"], c["label"], short_time(c["due_at"]), c["state"]) for c in rows],
+        [(c["key"], c["label"], due_time(c["due_at"], c["state"]), c["state"]) for c in rows],
     )
 
 

@@ -23,6 +23,15 @@ def _client() -> ApiClient:
     return ApiClient.from_environment()
 
 
+_WOULD = {"created": "create", "updated": "update", "removed": "remove"}
+
+
+def _would(change: str) -> str:
+    """'created person ada' -> 'would create person ada' (a dry run changed nothing)."""
+    verb, _, rest = change.partition(" ")
+    return f"would {_WOULD.get(verb, verb)} {rest}".rstrip()
+
+
 @app.command()
 def apply(
     file: Annotated[Path, typer.Argument(help="The on-call YAML file.")],
@@ -35,7 +44,7 @@ def apply(
     result = _client().call("POST", "/api/v1/oncall/apply", json=body)
     changes = result["changes"]
     for change in changes:
-        typer.echo(("would " if dry_run else "") + change)
+        typer.echo(_would(change) if dry_run else change)
     if not changes:
         typer.echo("no changes: the file is already in force")
 

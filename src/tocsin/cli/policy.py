@@ -16,6 +16,7 @@ from tocsin.timesource import now
 
 app = typer.Typer(help="Check, render and explain runbook policies.", no_args_is_help=True)
 
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 PolicyRef = Annotated[
     str, typer.Argument(metavar="NAME|FILE", help="A bundled policy name or a YAML file path.")
 ]
@@ -29,19 +30,38 @@ def _load(ref: str) -> LoadedPolicy:
 
 
 @app.command("list")
-def list_() -> None:
+def list_(as_json: JsonFlag = False) -> None:
     """List the bundled policies."""
     rows = []
     for name in bundled_policy_names():
         loaded = load_policy(name)
         rows.append((name, loaded.policy.title or "", ", ".join(loaded.policy.severity_ids())))
+    if as_json:
+        emit_json(
+            [
+                {"name": name, "title": title, "severities": severities.split(", ")}
+                for name, title, severities in rows
+            ]
+        )
+        return
     table("Bundled policies", ["name", "title", "severities (most severe first)"], rows)
 
 
 @app.command()
-def check(ref: PolicyRef) -> None:
+def check(ref: PolicyRef, as_json: JsonFlag = False) -> None:
     """Validate a policy; every problem is printed with its file, line and field."""
     loaded = _load(ref)
+    if as_json:
+        emit_json(
+            {
+                "valid": True,
+                "source": str(loaded.source),
+                "name": loaded.policy.name,
+                "sha256": loaded.hash,
+                "severities": loaded.policy.severity_ids(),
+            }
+        )
+        return
     typer.echo(
         f"OK: {loaded.source} ({loaded.policy.name}) is valid; sha256 {loaded.hash}; "
         f"severities {', '.join(loaded.policy.severity_ids())}"
@@ -71,7 +91,7 @@ def explain(
     at: Annotated[
         str | None, typer.Option(help="Declaration time (ISO 8601); default now.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Show every deadline an incident of this severity would get."""
     loaded = _load(ref)

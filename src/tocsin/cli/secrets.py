@@ -9,6 +9,7 @@ import typer
 
 from tocsin import vault
 from tocsin.cli.client import fail
+from tocsin.cli.database import existing_database
 from tocsin.config import load_settings
 from tocsin.db import Database
 from tocsin.errors import TocsinError
@@ -38,7 +39,7 @@ def reseal(
     """Seal secrets stored in the clear (serve and engine also do it at start); with --rotate,
     re-seal all of them under the first of TOCSIN_SECRET_KEY's keys. Works on the database
     directly."""
-    database = Database(load_settings().database_url)
+    database = existing_database()
     try:
         with database.write_session() as session:
             changed = acklinks.reseal_secrets(session, rotate=rotate)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.auth import service as auth_service
 from tocsin.auth.service import Principal
+from tocsin.auth.sessions import LoginLimiter
 from tocsin.comms.messages import Sending
 from tocsin.config import Settings
 from tocsin.db import Database
@@ -25,6 +26,8 @@ class Runtime:
     settings: Settings
     database: Database
     policy: LoadedPolicy
+    # Failed console sign-ins, per username and address (see LoginLimiter).
+    login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
     @property
     def sending(self) -> Sending:

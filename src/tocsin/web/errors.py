@@ -20,6 +20,7 @@ from tocsin.errors import (
     TooLarge,
     Unavailable,
 )
+from tocsin.timesource import time_error_text
 
 STATUS_FOR: dict[type[TocsinError], int] = {
     InvalidInput: 422,
@@ -47,7 +48,9 @@ def _field_of(loc: tuple[Any, ...]) -> str:
 
 
 def _validation_entry(err: dict[str, Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = {"field": _field_of(tuple(err.get("loc", ()))), "message": err["msg"]}
+    field = _field_of(tuple(err.get("loc", ())))
+    timed = time_error_text(str(err.get("type")), err.get("input"))
+    entry: dict[str, Any] = {"field": field, "message": timed or err["msg"]}
     expected = (err.get("ctx") or {}).get("expected")
     if expected:
         entry["allowed"] = expected

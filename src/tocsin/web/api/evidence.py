@@ -72,7 +72,11 @@ async def _form(request: Request) -> FormData:
 
 
 def _fields(form: FormData) -> AttachmentFields:
-    values = {k: v for k, v in form.multi_items() if k != "file" and isinstance(v, str)}
+    values = {
+        k: v
+        for k, v in form.multi_items()
+        if k not in ("file", "csrf_token") and isinstance(v, str)
+    }
     if any("\x00" in v for v in values.values()):
         raise InvalidInput("a form field contains a NUL character", field="body")
     try:

@@ -5,14 +5,15 @@ redirect), `pages` (templates, rendering and forms), and one per page family: `i
 (the list and declaring), `incident_room` (one incident and its actions), `evidence` (its
 locker's uploads and downloads), `reviews` (its post-incident review), `policy`, `status`
 (the status page), `channels` (the named notification channels), `drills` (the drill
-programme), `metrics` (figures and charts over a period), `dashboard`, `oncall`, `alerts`
-(alerts, silences and integrations), `room` (what the incident room shows from other
-domains) and `live` (the server-sent events that keep pages current).
+programme), `metrics` (figures and charts over a period), `users` (people who sign in, for
+admins), `dashboard`, `oncall`, `alerts` (alerts, silences and integrations), `room` (what
+the incident room shows from other domains) and `live` (the server-sent events that keep
+pages current).
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from tocsin.web.console import (
     alerts,
@@ -29,9 +30,13 @@ from tocsin.web.console import (
     reviews,
     session,
     status,
+    users,
 )
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+# csrf_guard notes, for every POST, whether it carries the session's CSRF token.
+router = APIRouter(
+    prefix="/console", include_in_schema=False, dependencies=[Depends(session.csrf_guard)]
+)
 router.include_router(session.router)
 # The incident list is /console itself. FastAPI refuses to include a router holding an
 # empty path unless the include itself gives a prefix, so that one route is added here.
@@ -50,5 +55,6 @@ router.include_router(dashboard.router)
 router.include_router(oncall.router)
 router.include_router(alerts.router)
 router.include_router(metrics.router)
+router.include_router(users.router)
 
 __all__ = ["router"]

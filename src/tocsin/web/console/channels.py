@@ -10,8 +10,8 @@ from tocsin.comms.audiences import channel_references
 from tocsin.errors import TocsinError
 from tocsin.notify import named_channels
 from tocsin.web.console.flash import Flash, with_flash
-from tocsin.web.console.pages import _page, _refused
-from tocsin.web.console.session import SignedIn, _to_login, same_origin
+from tocsin.web.console.pages import _page
+from tocsin.web.console.session import SignedIn, _authorise_post, _to_login
 from tocsin.web.deps import RuntimeDep
 
 router = APIRouter()
@@ -39,15 +39,12 @@ def channels_page(request: Request, runtime: RuntimeDep, principal: SignedIn) ->
 
 @router.post("/channels/{name}/test")
 def send_test(name: str, request: Request, runtime: RuntimeDep, principal: SignedIn) -> Response:
-    if not same_origin(request):
-        return _refused(request, principal, "This form was not sent from a Tocsin page.")
-    if principal is None:
-        return _to_login(request)
-    if not principal.can("admin"):
-        return _refused(request, principal, "Only an admin token can send a test message.")
+    who = _authorise_post(request, principal, permission="admin")
+    if isinstance(who, Response):
+        return who
     try:
         with runtime.database.write_session() as session:
-            named_channels.queue_test(session, name=name, actor=principal.name)
+            named_channels.queue_test(session, name=name, actor=who.name)
         flash = Flash("ok", f"Test message to {name} queued: its outcome shows below.")
     except TocsinError as exc:
         flash = Flash("error", exc.message)

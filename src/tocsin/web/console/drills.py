@@ -12,8 +12,8 @@ from tocsin.flows import drills as drill_flows
 from tocsin.reviews import drills
 from tocsin.reviews.drills import OUTCOMES
 from tocsin.web.console.flash import Flash, with_flash
-from tocsin.web.console.pages import FormDep, _page, _refused, split_services
-from tocsin.web.console.session import SignedIn, _to_login, same_origin
+from tocsin.web.console.pages import FormDep, _page, split_services
+from tocsin.web.console.session import SignedIn, _authorise_post, _to_login
 from tocsin.web.deps import PathId, RuntimeDep
 
 router = APIRouter()
@@ -40,13 +40,10 @@ def drills_page(request: Request, runtime: RuntimeDep, principal: SignedIn) -> R
 
 
 def _guard(request: Request, principal: SignedIn) -> Response | None:
-    if not same_origin(request):
-        return _refused(request, principal, "This form was not sent from a Tocsin page.")
-    if principal is None:
-        return _to_login(request)
-    if not principal.can("respond"):
-        return _refused(request, principal, "Only a responder or admin can run drills.")
-    return None
+    """The console's POST checks (same site, signed in, the session's CSRF token, a
+    responder or admin); None when the drill form may go ahead."""
+    who = _authorise_post(request, principal)
+    return who if isinstance(who, Response) else None
 
 
 def _back(flash: Flash, to: str = PAGE) -> Response:

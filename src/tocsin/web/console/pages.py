@@ -4,6 +4,7 @@ refusal, and reading a form into the values the domain checks (and its errors ba
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from urllib.parse import parse_qs
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import escape
 from pydantic import ValidationError
 
 from tocsin import __version__
@@ -29,7 +31,7 @@ from tocsin.incidents.wording import (
     utc_text,
 )
 from tocsin.policy.clock_kinds import fires
-from tocsin.timesource import now
+from tocsin.timesource import now, time_error_text
 from tocsin.web.console.flash import forget_flash, read_flash
 
 # Pages load only their own script and style, cannot be framed, and post only to this site.
@@ -68,6 +70,18 @@ def here(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
+# Every POST form a page renders carries the session's CSRF token in this field, so no
+# template has to remember it (console POSTs are refused without it: see session.py).
+CSRF_FIELD = "csrf_token"
+_POST_FORM = re.compile(r"<form\b[^>]*\bmethod=\"post\"[^>]*>", re.IGNORECASE)
+
+
+def with_csrf(html: str, token: str) -> str:
+    """`html` with the CSRF token as the first field of every POST form."""
+    field = f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(token)}">'
+    return _POST_FORM.sub(lambda match: match.group(0) + field, html)
+
+
 def _page(
     request: Request,
     template: str,
@@ -91,6 +105,8 @@ def _page(
         live_topic=(live if isinstance(live, str) else "dashboard") if live else None,
         **context,
     )
+    if principal is not None and principal.csrf:
+        html = with_csrf(html, principal.csrf)
     response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
     if flash is not None:
         forget_flash(response)
@@ -128,7 +144,9 @@ class Form:
 
 async def read_form(request: Request) -> Form:
     body = (await request.body()).decode("utf-8", errors="replace")
-    return Form(parse_qs(body, keep_blank_values=True))
+    fields = parse_qs(body, keep_blank_values=True)
+    fields.pop(CSRF_FIELD, None)  # checked before the handler runs (session.csrf_guard)
+    return Form(fields)
 
 
 FormDep = Annotated[Form, Depends(read_form)]
@@ -136,7 +154,9 @@ FormDep = Annotated[Form, Depends(read_form)]
 
 def _field_message(error: Mapping[str, Any]) -> str:
     too_short = error["type"] == "string_too_short" and error.get("ctx", {}).get("min_length") == 1
-    return "is required" if error["type"] == "missing" or too_short else str(error["msg"])
+    if error["type"] == "missing" or too_short:
+        return "is required"
+    return time_error_text(str(error["type"]), error.get("input")) or str(error["msg"])
 
 
 def problems_of(exc: ValidationError | TocsinError) -> dict[str, str]:
