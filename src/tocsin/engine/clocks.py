@@ -27,7 +27,7 @@ import time
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import ColumnClause, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from tocsin.db import Database, enable_memo
@@ -44,7 +44,7 @@ SLICE_S = 0.2  # a pass takes no new transaction after this long: the outbox's t
 # A literal, not a bound parameter: PostgreSQL can then match the partial index
 # ix_clocks_pending_next_check (WHERE state = 'pending') in generic plans too
 # (plan_cache_mode=force_generic_plan, or a pooler that prepares statements).
-PENDING = literal_column("'pending'")
+PENDING: ColumnClause[str] = literal_column("'pending'")
 
 Subject = tuple[str, str]  # (subject_type, subject_id)
 

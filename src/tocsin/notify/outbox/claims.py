@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, literal_column, or_, select, update
+from sqlalchemy import ColumnClause, ColumnElement, and_, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from tocsin.db import Database
@@ -32,8 +32,8 @@ LEASE_ENV = "TOCSIN_OUTBOX_LEASE"
 LEASE_S = 30.0  # how long a claim outlives its engine's last sign of life (see lease())
 # Literals, not bound parameters, so that PostgreSQL's generic plans can use the partial
 # indexes (WHERE status = 'pending' / 'sending') too.
-PENDING = literal_column("'pending'")
-SENDING = literal_column("'sending'")
+PENDING: ColumnClause[str] = literal_column("'pending'")
+SENDING: ColumnClause[str] = literal_column("'sending'")
 BATCH = 16  # rows claimed per pass, all sent at once (claim no more than is being sent)
 
 
