@@ -143,6 +143,8 @@ class StepSeeder:
             rows.append(
                 {
                     "incident_id": incident_id,
+                    "subject_type": "incident",
+                    "subject_id": incident_id,
                     "kind": "escalation",
                     "key": key,
                     "action": "escalate",

@@ -37,8 +37,8 @@ from tocsin.timesource import as_utc, now
 
 log = logging.getLogger("tocsin.engine.clocks")
 BATCH = 250  # due clocks read per pass
-SUBJECTS_PER_TRANSACTION = 25
-TRANSACTION_S = 0.05  # a transaction takes no new subject after this long (SQLite's lock)
+SUBJECTS_PER_TRANSACTION = 50
+TRANSACTION_S = 0.1  # a transaction takes no new subject after this long (SQLite's lock)
 SLICE_S = 0.2  # a pass takes no new transaction after this long: the outbox's turn
 
 # A literal, not a bound parameter: PostgreSQL can then match the partial index
