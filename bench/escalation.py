@@ -74,11 +74,11 @@ class EscalationConfig:
     pending: int = 100_000  # pending escalation steps when the stream starts
     stream: int = 1_000
     stream_span_s: float = 100.0
-    burst: int = 200
+    burst: int = 1_000  # issue #16: 1,000 steps due at one instant, all fired within 1 s
     lead_s: float = 3.0  # the first measured step is due this long after it is added
 
 
-QUICK = EscalationConfig(stream=200, stream_span_s=20.0, burst=50)
+QUICK = EscalationConfig(pending=10_000, stream=200, stream_span_s=20.0, burst=1_000)
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,8 @@ class StepSeeder:
             rows.append(
                 {
                     "incident_id": incident_id,
+                    "subject_type": "incident",
+                    "subject_id": incident_id,
                     "kind": "escalation",
                     "key": key,
                     "action": "escalate",

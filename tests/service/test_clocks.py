@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import time_machine
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.orm import Session
 
 from tocsin.db import Database
+from tocsin.engine.clocks import PENDING
 from tocsin.engine.loop import Engine
 from tocsin.engine.steps import clock_step, sending
 from tocsin.flows import communications
 from tocsin.flows import incidents as flows
 from tocsin.incidents import timeline
 from tocsin.incidents.clocks import all_clocks
+from tocsin.incidents.models import Clock
 from tocsin.incidents.service import Declaration
 from tocsin.policy.loader import LoadedPolicy, load_policy
 
@@ -244,6 +251,93 @@ def test_a_crash_between_settling_and_recording_leaves_nothing_half_done(
     assert clocks(database, incident_id)["acknowledge"][0] == "breached"
     keys = [b["key"] for b in events(database, incident_id, "clock_breached")]
     assert keys.count("acknowledge") == 1
+
+
+def test_one_incident_that_fails_to_settle_leaves_the_others_in_its_transaction_settled(
+    database: Database,
+    proofkit: LoadedPolicy,
+    clock: time_machine.Coordinates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = [declare(database, proofkit, "P1") for _ in range(5)]
+    bad = ids[2]
+    clock.shift(timedelta(hours=5))
+    real_append = timeline.append
+
+    def append(session: object, *, incident: object, **fields: object) -> object:
+        if getattr(incident, "id", None) == bad and fields.get("kind") == "clock_breached":
+            raise RuntimeError("this incident's row is broken")
+        return real_append(session, incident=incident, **fields)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patched:
+        patched.setattr("tocsin.incidents.clocks.timeline.append", append)
+        assert tick(database) > 0  # all five share a transaction; four of them settle
+    for incident_id in ids:
+        state = clocks(database, incident_id)["acknowledge"][0]
+        assert state == ("pending" if incident_id == bad else "breached"), incident_id
+    assert events(database, bad, "clock_breached") == []
+
+    tick(database)  # the broken row mended: it comes round again, once
+    assert clocks(database, bad)["acknowledge"][0] == "breached"
+    keys = [b["key"] for b in events(database, bad, "clock_breached")]
+    assert keys.count("acknowledge") == 1
+
+
+def test_an_engine_pass_over_a_large_burst_yields_between_turns(
+    database: Database,
+    proofkit: LoadedPolicy,
+    clock: time_machine.Coordinates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given a deadline (as the engine's loop gives), a pass ends after its turn even with
+    more due, so the outbox sends the first pages of a burst while the rest still fire."""
+    ids = [declare(database, proofkit, "P1") for _ in range(6)]
+    clock.shift(timedelta(hours=5))
+    monkeypatch.setattr("tocsin.engine.clocks.SLICE_S", 0.0)
+    monkeypatch.setattr("tocsin.engine.clocks.SUBJECTS_PER_TRANSACTION", 2)
+    monkeypatch.setattr("tocsin.engine.clocks.TRANSACTION_S", 60.0)
+    step = clock_step()
+    far = time.monotonic() + 60
+    turns = []
+    while handled := step.run_due(database, far):
+        turns.append(handled)
+    assert len(turns) == 3, turns  # one transaction of two incidents a turn
+    assert all(clocks(database, i)["acknowledge"][0] == "breached" for i in ids)
+
+
+def test_the_pending_clock_queries_use_the_partial_index_in_generic_plans(
+    database: Database, proofkit: LoadedPolicy, clock: time_machine.Coordinates
+) -> None:
+    """A bound 'pending' leaves PostgreSQL's generic plan unable to use the partial index
+    (it would scan every clock ever settled); the engine writes it as a literal. (On a table
+    this small the planner may pick either of the pending-only indexes.)"""
+    if database.dialect != "postgresql":
+        pytest.skip("plan_cache_mode is PostgreSQL's")
+    declare(database, proofkit, "P1")
+    engine_queries = [
+        select(Clock.id).where(Clock.state == PENDING, Clock.next_check_at <= FRIDAY_10),
+        select(func.min(Clock.next_check_at)).where(Clock.state == PENDING),
+    ]
+    bound = select(Clock.id).where(Clock.state == "pending", Clock.next_check_at <= FRIDAY_10)
+
+    def generic_plan(session: Session, query: Select[Any], name: str) -> str:
+        sql = str(query.compile(dialect=session.get_bind().dialect))
+        names = re.findall(r"%\((\w+)\)s", sql)
+        for number, param in enumerate(names, start=1):
+            sql = sql.replace(f"%({param})s", f"${number}")
+        types = ", ".join("text" if "state" in p else "timestamptz" for p in names)
+        session.execute(text(f"PREPARE {name}{f'({types})' if types else ''} AS {sql}"))
+        args = ", ".join("'pending'" if "state" in p else "now()" for p in names)
+        rows = session.execute(text(f"EXPLAIN EXECUTE {name}{f'({args})' if args else ''}"))
+        return "\n".join(row[0] for row in rows)
+
+    with database.read_session() as session:
+        session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        for number, query in enumerate(engine_queries):
+            plan = generic_plan(session, query, f"engine_{number}")
+            assert re.search(r"Index.* Scan using \w+_pending_", plan), plan  # a partial index
+        assert "_pending_" not in generic_plan(session, bound, "bound")
 
 
 def test_maxai_legal_is_owed_notice_within_an_hour_of_a_confirmed_breach(

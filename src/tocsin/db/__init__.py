@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,6 +31,7 @@ from sqlalchemy.types import Text, TypeDecorator
 from tocsin.timesource import as_utc
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -77,7 +78,30 @@ class CanonicalJSON(TypeDecorator[Any]):
         return None if value is None else json.loads(value)
 
 
-__all__ = ["Base", "CanonicalJSON", "Database", "UTCDateTime"]
+__all__ = ["Base", "CanonicalJSON", "Database", "UTCDateTime", "enable_memo", "remember"]
+
+MEMO = "tocsin.db.memo"  # where a session keeps what remember() looked up
+
+
+def enable_memo(session: Session) -> None:
+    """Let remember() keep lookups for the rest of this session's transaction.
+
+    For a transaction that repeats the same reads for many subjects (the engine firing a burst
+    of escalation steps): what it looked up at the start is what it would read again, because
+    nothing else it does changes those rows. Sessions that did not ask read afresh every time.
+    """
+    session.info[MEMO] = {}
+
+
+def remember(session: Session, key: tuple[Any, ...], look_up: Callable[[], T]) -> T:
+    """`look_up()`, or what it gave for `key` earlier in this transaction (see enable_memo)."""
+    memo: dict[tuple[Any, ...], Any] | None = session.info.get(MEMO)
+    if memo is None:
+        return look_up()
+    if key not in memo:
+        memo[key] = look_up()
+    value: T = memo[key]
+    return value
 
 
 def _prepare_sqlite_path(url: str) -> None:

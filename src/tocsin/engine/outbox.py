@@ -18,6 +18,7 @@ from tocsin.notify import channels
 from tocsin.notify.channels import Send
 from tocsin.notify.models import Notification
 from tocsin.notify.outbox import Outcomes, claim_due, delivery
+from tocsin.notify.outbox.claims import PENDING, SENDING
 from tocsin.oncall.directory import OnCallDirectory
 from tocsin.timesource import as_utc, now
 
@@ -46,12 +47,10 @@ class OutboxStep:
     def next_due(self, database: Database) -> datetime | None:
         with database.read_session() as session:
             pending = session.scalar(
-                select(func.min(Notification.next_attempt_at)).where(
-                    Notification.status == "pending"
-                )
+                select(func.min(Notification.next_attempt_at)).where(Notification.status == PENDING)
             )
             leased = session.scalar(
-                select(func.min(Notification.lease_until)).where(Notification.status == "sending")
+                select(func.min(Notification.lease_until)).where(Notification.status == SENDING)
             )
         found = [as_utc(value) for value in (pending, leased) if value is not None]
         return min(found) if found else None

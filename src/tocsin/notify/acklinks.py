@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin import vault
-from tocsin.db import upsert_insert
+from tocsin.db import remember, upsert_insert
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.notify.models import ServerSecret, UsedAckToken
 from tocsin.notify.sealed import database_url
@@ -83,7 +83,10 @@ def make_token(session: Session, *, incident_id: str, person: str) -> str:
         "e": int((now() + LIFETIME).timestamp()),
     }
     body = _b64(json.dumps(claim, separators=(",", ":")).encode())
-    signature = hmac.new(signing_key(session), body.encode(), hashlib.sha256).digest()
+    # A burst signs one link per page: unseal the key once per transaction that asked
+    # (tocsin.db.enable_memo), not once per link.
+    key = remember(session, ("acklinks.signing_key",), lambda: signing_key(session))
+    signature = hmac.new(key, body.encode(), hashlib.sha256).digest()
     return f"{body}.{_b64(signature)}"
 
 

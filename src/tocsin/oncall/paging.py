@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tocsin.db import remember
 from tocsin.incidents import timeline
 from tocsin.incidents.models import Clock, Incident
 from tocsin.notify import acklinks, outbox
@@ -45,7 +46,12 @@ AlertLines = Callable[[Session, str], list[str]]
 
 def escalation_policy_for(session: Session, incident: Incident) -> EscalationPolicy | None:
     """The first affected service's policy, else the default one."""
-    for handle in incident.services:
+    services = tuple(incident.services)
+    return remember(session, ("policy", services), lambda: _policy_for(session, services))
+
+
+def _policy_for(session: Session, services: tuple[str, ...]) -> EscalationPolicy | None:
+    for handle in services:
         service = session.scalar(select(Service).where(Service.handle == handle))
         if service and service.escalation_policy:
             return session.scalar(
@@ -98,7 +104,8 @@ def _refs_for(target: str, policy: EscalationPolicy | None) -> list[str]:
 def _person(session: Session, handle: str | None) -> Person | None:
     if not handle:
         return None
-    return session.scalar(select(Person).where(Person.handle == handle))
+    query = select(Person).where(Person.handle == handle)
+    return remember(session, ("person", handle), lambda: session.scalar(query))
 
 
 def _handles_for(session: Session, ref: str, incident: Incident, at: datetime) -> list[str]:
@@ -108,13 +115,21 @@ def _handles_for(session: Session, ref: str, incident: Incident, at: datetime) -
     if kind == "role":
         return [incident.roles[name]] if name in incident.roles else []
     if kind == "team":
-        team = session.scalar(select(Team).where(Team.handle == name))
-        return list(team.members) if team else []
+        return remember(session, ("team", name), lambda: _team_members(session, name))
     if kind == "schedule":
-        schedule = session.scalar(select(Schedule).where(Schedule.handle == name))
-        holder = on_call_at(spec_of(session, schedule), at) if schedule else None
-        return [holder] if holder else []
+        return remember(session, ("schedule", name, at), lambda: _holder(session, name, at))
     return []
+
+
+def _team_members(session: Session, name: str) -> list[str]:
+    team = session.scalar(select(Team).where(Team.handle == name))
+    return list(team.members) if team else []
+
+
+def _holder(session: Session, name: str, at: datetime) -> list[str]:
+    schedule = session.scalar(select(Schedule).where(Schedule.handle == name))
+    holder = on_call_at(spec_of(session, schedule), at) if schedule else None
+    return [holder] if holder else []
 
 
 def reach(session: Session, incident: Incident, targets: list[str], at: datetime) -> Reach:
@@ -229,6 +244,10 @@ def _already_paged(
 
 
 def _rules(session: Session, person: Person) -> list[tuple[NotificationRule, ContactMethod]]:
+    return remember(session, ("rules", person.id), lambda: _read_rules(session, person))
+
+
+def _read_rules(session: Session, person: Person) -> list[tuple[NotificationRule, ContactMethod]]:
     rows = session.execute(
         select(NotificationRule, ContactMethod)
         .join(ContactMethod, ContactMethod.id == NotificationRule.contact_method_id)

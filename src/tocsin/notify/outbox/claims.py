@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnClause, ColumnElement, and_, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from tocsin.db import Database
@@ -30,6 +30,10 @@ log = logging.getLogger("tocsin.engine.outbox")
 MAX_ATTEMPTS = 5
 LEASE_ENV = "TOCSIN_OUTBOX_LEASE"
 LEASE_S = 30.0  # how long a claim outlives its engine's last sign of life (see lease())
+# Literals, not bound parameters, so that PostgreSQL's generic plans can use the partial
+# indexes (WHERE status = 'pending' / 'sending') too.
+PENDING: ColumnClause[str] = literal_column("'pending'")
+SENDING: ColumnClause[str] = literal_column("'sending'")
 BATCH = 16  # rows claimed per pass, all sent at once (claim no more than is being sent)
 
 
@@ -138,10 +142,10 @@ def _claimable(at: datetime) -> ColumnElement[bool]:
 def _anything_due(session: Session, at: datetime) -> bool:
     """A cheap look first, so an idle engine never takes SQLite's write lock."""
     due = select(Notification.id).where(
-        Notification.status == "pending", Notification.next_attempt_at <= at
+        Notification.status == PENDING, Notification.next_attempt_at <= at
     )
     stale = select(Notification.id).where(
-        Notification.status == "sending", Notification.lease_until < at
+        Notification.status == SENDING, Notification.lease_until < at
     )
     return any(session.scalar(query.limit(1)) is not None for query in (stale, due))
 
@@ -153,7 +157,7 @@ def _lock_due(session: Session, at: datetime) -> list[Notification]:
     """
     stale = (
         select(Notification)
-        .where(Notification.status == "sending", Notification.lease_until < at)
+        .where(Notification.status == SENDING, Notification.lease_until < at)
         .order_by(Notification.lease_until)
         .limit(BATCH)
         .with_for_update(skip_locked=True, key_share=True)
@@ -163,7 +167,7 @@ def _lock_due(session: Session, at: datetime) -> list[Notification]:
         return rows
     due = (
         select(Notification)
-        .where(Notification.status == "pending", Notification.next_attempt_at <= at)
+        .where(Notification.status == PENDING, Notification.next_attempt_at <= at)
         .order_by(Notification.next_attempt_at, Notification.id)
         .limit(BATCH - len(rows))
         .with_for_update(skip_locked=True, key_share=True)
