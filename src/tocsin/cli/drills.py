@@ -39,17 +39,15 @@ def list_(as_json: JsonFlag = False) -> None:
         return
     table(
         "Drill programme",
-        ["drill", "kind", "cadence", "severity", "due", "state", "last held", "outcome"],
+        ["drill", "what", "due", "state", "last held"],
         [
             [
-                d["id"] + (f" (drill {d['running']} running)" if d["running"] else ""),
-                d["kind"].replace("_", " "),
-                d["cadence"] or "",
-                d["severity"] or "",
+                d["id"],
+                _what(d),
                 short_time(d["due_at"]),
-                STATES.get(d["state"], d["state"]),
-                short_time(d["last_held_at"]),
-                d["last_outcome"] or "",
+                STATES.get(d["state"], d["state"])
+                + (f" (drill {d['running']} running)" if d["running"] else ""),
+                _last_held(d),
             ]
             for d in body["programme"]
         ],
@@ -60,6 +58,19 @@ def list_(as_json: JsonFlag = False) -> None:
             ["id", "drill", "incident", "severity", "started", "ended", "outcome", "lessons"],
             [_held_row(d) for d in body["held"]],
         )
+
+
+def _what(d: dict[str, Any]) -> str:
+    """'tabletop, quarterly, P1': the kind of exercise, how often, at which severity."""
+    parts = [d["kind"].replace("_", " "), d["cadence"] or "", d["severity"] or ""]
+    return ", ".join(p for p in parts if p)
+
+
+def _last_held(d: dict[str, Any]) -> str:
+    if not d["last_held_at"]:
+        return "never"
+    outcome = f": {d['last_outcome']}" if d["last_outcome"] else ""
+    return short_time(d["last_held_at"]) + outcome
 
 
 def _held_row(d: dict[str, Any]) -> list[Any]:

@@ -22,7 +22,7 @@ def emit_json(data: Any) -> None:
 
 
 # Columns whose values are never cut or folded: ids are copied into the next command.
-WHOLE_COLUMNS = frozenset({"id", "#", "incident", "key", "handle", "username"})
+WHOLE_COLUMNS = frozenset({"id", "#", "incident", "key", "handle", "username", "drill"})
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
