@@ -31,7 +31,7 @@ test-tools:
 	./scripts/ensure-test-tools
 
 test: lint typecheck test-tools
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --durations=20
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
