@@ -110,6 +110,45 @@ def start(
     return rows
 
 
+def start_for_subject(
+    session: Session,
+    *,
+    subject_type: str,
+    subject_id: str,
+    incident_id: str | None,
+    kind: str,
+    key: str,
+    action: str,
+    label: str,
+    stop_on: str | None,
+    starts_at: datetime,
+    due_at: datetime,
+    warn_at: datetime | None,
+) -> Clock:
+    """Start one clock about a subject other than an incident (a review, an action item, a
+    drill, the runbook); `incident_id` puts its settlement on that incident's timeline."""
+    clock = Clock(
+        subject_type=subject_type,
+        subject_id=subject_id,
+        incident_id=incident_id,
+        kind=kind,
+        key=key,
+        action=action,
+        label=label,
+        targets=[],
+        stop_on=stop_on,
+        state="pending",
+        starts_at=starts_at,
+        due_at=due_at,
+        warn_at=warn_at,
+        next_check_at=warn_at or due_at,
+    )
+    session.add(clock)
+    session.flush()
+    wakeup.after_commit(session)
+    return clock
+
+
 def pending(session: Session, incident_id: str) -> list[Clock]:
     query = select(Clock).where(Clock.incident_id == incident_id, Clock.state == "pending")
     return list(session.scalars(query.order_by(Clock.due_at, Clock.id)))

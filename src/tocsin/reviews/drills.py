@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.db import wakeup
 from tocsin.errors import Conflict, InvalidInput, NotFound
+from tocsin.incidents import clocks as clock_service
 from tocsin.incidents.clock_registry import ClockRegistry, LockSubject
 from tocsin.incidents.models import Clock
 from tocsin.policy.cadence import next_due, parse_schedule
@@ -87,7 +87,8 @@ def _arm(
 ) -> Clock:
     lead = _lead(due_at - starts_at)
     warn_at = due_at - lead if lead is not None and due_at - lead > at else None
-    clock = Clock(
+    return clock_service.start_for_subject(
+        session,
         subject_type=subject_type,
         subject_id=subject_id,
         incident_id=None,
@@ -95,18 +96,11 @@ def _arm(
         key=key,
         action="notify",
         label=label,
-        targets=[],
         stop_on=None,
-        state="pending",
         starts_at=starts_at,
         due_at=due_at,
         warn_at=warn_at,
-        next_check_at=warn_at or due_at,
     )
-    session.add(clock)
-    session.flush()
-    wakeup.after_commit(session)
-    return clock
 
 
 def _label(entry: ProgrammeEntry) -> str:

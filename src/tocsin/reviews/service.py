@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.db import wakeup
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.incidents import clocks as clock_service
 from tocsin.incidents import service as incident_service
@@ -285,7 +284,8 @@ def _start_clock(
 ) -> Clock:
     lead = clock_service.warning_lead(due_at - at)
     warn_at = due_at - lead if lead else None
-    clock = Clock(
+    return clock_service.start_for_subject(
+        session,
         subject_type=subject_type,
         subject_id=str(subject_id),
         incident_id=incident.id,
@@ -293,18 +293,11 @@ def _start_clock(
         key=key,
         action="remind",
         label=label,
-        targets=[],
         stop_on=stop_on,
-        state="pending",
         starts_at=at,
         due_at=due_at,
         warn_at=warn_at,
-        next_check_at=warn_at or due_at,
     )
-    session.add(clock)
-    session.flush()
-    wakeup.after_commit(session)
-    return clock
 
 
 def _pending_clock(session: Session, subject_type: str, subject_id: int) -> Clock | None:
