@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from tests.api.conftest import Api, make_api
 from tocsin.db import Database
 from tocsin.policy.loader import LoadedPolicy, PolicyError, load_policy_text
+from tocsin.web import status_page
 
 
 @pytest.fixture
@@ -64,6 +66,26 @@ def test_the_page_and_its_json_read_no_database_while_nothing_changes(
     assert changed.status_code == 200, changed.text
     summary = page.client.get("/api/v2/status.json").json()
     assert summary["status"] == {"indicator": "critical", "description": "Major System Outage"}
+
+
+def test_a_write_shows_at_once_on_a_machine_booted_minutes_ago(
+    page: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # time.monotonic() counts from boot: two minutes after boot, an invalidation that reset
+    # the last check to 0 still looked fresh under an hour's recheck, and the page stayed green.
+    booted_minutes_ago = SimpleNamespace(monotonic=lambda: 120.0)
+    monkeypatch.setattr(status_page, "time", booted_minutes_ago)
+    page.client.app.state.status_cache.recheck = 3600  # type: ignore[attr-defined]
+    assert page.client.get("/api/v2/status.json").json()["status"]["indicator"] == "none"
+
+    changed = page.client.put(
+        "/api/v1/status/components/api/override",
+        json={"status": "major_outage"},
+        headers=page.headers("responder"),
+    )
+    assert changed.status_code == 200, changed.text
+    status = page.client.get("/api/v2/status.json").json()["status"]
+    assert status == {"indicator": "critical", "description": "Major System Outage"}
 
 
 def test_bad_input_names_the_field_and_what_is_allowed(page: Api) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import threading
 import time
@@ -81,7 +82,7 @@ class StatusPageCache:
         self.runtime = runtime
         self.recheck = recheck if recheck is not None else _recheck_from_env()
         self._rendered: Rendered | None = None
-        self._checked = 0.0
+        self._checked = -math.inf  # never checked
         self._lock = threading.Lock()
 
     def fresh(self) -> Rendered | None:
@@ -93,8 +94,10 @@ class StatusPageCache:
 
     def invalidate(self) -> None:
         """Recheck on the next request (a write here moved the version or the timeline, so the
-        copy is rebuilt then; it is kept meanwhile, to serve if the database goes down)."""
-        self._checked = 0.0
+        copy is rebuilt then; it is kept meanwhile, to serve if the database goes down).
+        Not 0.0: time.monotonic() counts from boot, so on a machine up for less than `recheck`
+        seconds a zero would still look fresh."""
+        self._checked = -math.inf
 
     def refresh(self) -> Rendered:
         with self._lock:
