@@ -14,7 +14,6 @@ from tocsin.policy.loader import LoadedPolicy, load_policy_text
 from tocsin.policy.models import PolicySnapshot
 from tocsin.timesource import now
 
-
 # Per database engine, the policy hashes seen stored by a committed transaction. Snapshots
 # are never deleted, so a declaration need not look its policy up again (in a storm, every
 # declaration did, for the same hash). A hash this transaction inserted itself is not noted:
