@@ -21,8 +21,8 @@ from tocsin.incidents.service import Declaration
 from tocsin.oncall import service as oncall_service
 from tocsin.oncall.config import OnCallConfig
 from tocsin.policy import registry
-from tocsin.policy.clock_kinds import kind_of
-from tocsin.policy.deadlines import plan_incident_clocks
+from tocsin.policy.clock_kinds import ESCALATION, REGULATORY, kind_of
+from tocsin.policy.deadlines import PlannedClock, plan_incident_clocks
 from tocsin.policy.loader import LoadedPolicy, load_yaml_model
 from tocsin.policy.models import PolicySnapshot
 from tocsin.timesource import now
@@ -141,3 +141,35 @@ def test_a_policy_snapshot_inserted_by_a_rolled_back_declaration_is_stored_again
         assert session.get(PolicySnapshot, default_policy.hash) is not None
         incident = service.get(session, incident_id)
         assert service.policy_of(session, incident).hash == default_policy.hash
+
+
+def test_pending_of_a_family_reads_only_its_kinds(
+    on_call: Database, default_policy: LoadedPolicy
+) -> None:
+    incident_id = declare(on_call, default_policy)
+    with on_call.write_session() as session:
+        incident = service.get(session, incident_id)
+        planned = [
+            PlannedClock(
+                kind=kind,
+                key=f"test-{kind}",
+                due_at=now() + timedelta(hours=1),
+                action="notify",
+                label=kind,
+                targets=(),
+                stop_on=None,
+            )
+            for kind in ("regulatory:gdpr", "regulatory:fda", "update")
+        ]
+        clocks.start_all(session, incident, planned, now())
+    with on_call.read_session() as session:
+        found = clocks.pending_of(session, incident_id, REGULATORY)
+        steps = clocks.pending_of(session, incident_id, ESCALATION)
+    assert sorted(c.kind for c in found) == ["regulatory:fda", "regulatory:gdpr"]
+    assert {c.kind for c in steps} == {"escalation"}
+    assert [c.key for c in steps if c.key.startswith("page:")] == [
+        "page:1:1",
+        "page:1:2",
+        "page:2:1",
+        "page:2:2",
+    ]

@@ -79,7 +79,7 @@ def declare(
         more_clocks=owed_by_others,
     )
     if sending is not None:
-        owed = [c for c in clocks.pending(session, incident.id) if REGULATORY.covers(c.kind)]
+        owed = clocks.pending_of(session, incident.id, REGULATORY)
         _announce(session, incident, loaded.policy, owed, sending)
     return incident
 

@@ -24,7 +24,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from tocsin.db import wakeup
@@ -40,6 +40,7 @@ from tocsin.policy.clock_kinds import (
     ESCALATION,
     RESOLVE,
     UPDATE,
+    ClockKind,
     OnDue,
     OnSeverityChange,
     kind_of,
@@ -168,6 +169,16 @@ def start_for_subject(
 def pending(session: Session, incident_id: str) -> list[Clock]:
     query = select(Clock).where(Clock.incident_id == incident_id, Clock.state == "pending")
     return list(session.scalars(query.order_by(Clock.due_at, Clock.id)))
+
+
+def pending_of(session: Session, incident_id: str, kind: ClockKind) -> list[Clock]:
+    """The pending clocks of one kind (or family), chosen by the database: a declaration
+    asks for its regulatory clocks, and most incidents have none to load."""
+    of_kind = Clock.kind == kind.key
+    if kind.family:
+        of_kind = or_(of_kind, Clock.kind.like(f"{kind.key}:%"))
+    query = select(Clock).where(Clock.incident_id == incident_id, Clock.state == "pending")
+    return list(session.scalars(query.where(of_kind).order_by(Clock.due_at, Clock.id)))
 
 
 def all_clocks(session: Session, incident_id: str) -> list[Clock]:
