@@ -1,15 +1,27 @@
-"""`python -m bench [NAME|all] [--quick] [--backend sqlite|postgresql]` (NAME: see BENCHMARKS)."""
+"""`python -m bench [NAME|all] [--quick] [--backend sqlite|postgresql] [--workers N]`
+(NAME: see BENCHMARKS)."""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from bench import console as console_bench
-from bench import crash, declare, engine, escalation, ingest, metrics, paging, statuspage
+from bench import (
+    crash,
+    declare,
+    engine,
+    escalation,
+    ingest,
+    metrics,
+    paging,
+    statuspage,
+    storm,
+)
 from bench.common import BACKENDS, console, load_average, machine, write_results
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -22,6 +34,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "statuspage": statuspage.run,
     "console": console_bench.run,
     "metrics": metrics.run,
+    "storm": storm.run,
 }
 
 
@@ -35,7 +48,20 @@ def _arguments() -> argparse.Namespace:
         choices=BACKENDS,
         help="run on this database only (repeatable; default: both)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="`tocsin serve --workers N` for the benchmarks that take it (storm)",
+    )
     return parser.parse_args()
+
+
+def _options(run: Callable[..., dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """--workers goes only to the benchmarks whose run() takes it."""
+    if "workers" in inspect.signature(run).parameters:
+        return {"workers": args.workers}
+    return {}
 
 
 def main() -> None:
@@ -47,7 +73,7 @@ def main() -> None:
     console.print(f"[bold]machine[/]: {about}")
     for name in names:
         started, load_before = time.monotonic(), load_average()
-        payload = BENCHMARKS[name](backends, quick=args.quick)
+        payload = BENCHMARKS[name](backends, quick=args.quick, **_options(BENCHMARKS[name], args))
         payload.update(
             machine=about,
             quick=args.quick,

@@ -97,7 +97,11 @@ def tocsin_env(database_url: str, workdir: Path) -> dict[str, str]:
 
 
 def create_token(env: dict[str, str], *, role: str, name: str) -> str:
-    """`tocsin token create` (which also migrates an empty database); the token is the last line."""
+    """`tocsin db upgrade`, then `tocsin token create` (which no longer creates a database);
+    the token is the last line."""
+    subprocess.run(
+        [str(TOCSIN), "db", "upgrade"], env=env, capture_output=True, timeout=120, check=True
+    )
     done = subprocess.run(
         [str(TOCSIN), "token", "create", "--role", role, "--name", name],
         env=env,

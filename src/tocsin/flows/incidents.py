@@ -27,6 +27,7 @@ from tocsin.incidents.service import Declaration
 from tocsin.notify import outbox
 from tocsin.oncall import paging
 from tocsin.policy.clock_kinds import REGULATORY, REVIEW
+from tocsin.policy.deadlines import PlannedClock
 from tocsin.policy.loader import LoadedPolicy
 from tocsin.policy.schema import Policy
 from tocsin.reviews import service as review_service
@@ -55,21 +56,30 @@ def declare(
     sending: Sending | None = None,
     drill: bool = False,
 ) -> Incident:
-    """1. Record the incident and start the clocks its policy sets.
-    2. If its severity pages, start the escalation policy's steps for its services (not for
-       a drill sent only to a drill audience: tocsin.flows.drills tells that audience).
-    3. Open the war room (the engine does it at once), and tell the security or compliance
-       lead of each regulatory notice its flags already owe.
-    4. The engine is woken once this commits (starting a clock asks for that)."""
+    """1. Record the incident and start the clocks its policy sets, together with:
+       - if its severity pages, the escalation policy's steps for its services (not for a
+         drill sent only to a drill audience: tocsin.flows.drills tells that audience);
+       - opening the war room (the engine does it at once).
+    2. Tell the security or compliance lead of each regulatory notice its flags already owe.
+    3. The engine is woken once this commits (starting a clock asks for that)."""
+
+    def owed_by_others(incident: Incident) -> list[PlannedClock]:
+        at = incident.declared_at
+        steps: list[PlannedClock] = []
+        if loaded.policy.severity(incident.severity).pages and _pages_people(incident):
+            steps = paging.policy_step_clocks(session, incident, at)
+        return steps + warroom.plan(loaded.policy, at)
+
     incident = incident_service.declare(
-        session, loaded=loaded, declaration=declaration, actor=actor, drill=drill
+        session,
+        loaded=loaded,
+        declaration=declaration,
+        actor=actor,
+        drill=drill,
+        more_clocks=owed_by_others,
     )
-    at = incident.declared_at
-    if loaded.policy.severity(incident.severity).pages and _pages_people(incident):
-        _start_paging(session, incident, at)
-    clocks.start(session, incident, warroom.plan(loaded.policy, at), at)
     if sending is not None:
-        owed = [c for c in clocks.pending(session, incident.id) if REGULATORY.covers(c.kind)]
+        owed = clocks.pending_of(session, incident.id, REGULATORY)
         _announce(session, incident, loaded.policy, owed, sending)
     return incident
 

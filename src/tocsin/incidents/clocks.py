@@ -24,7 +24,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from tocsin.db import wakeup
@@ -40,6 +40,7 @@ from tocsin.policy.clock_kinds import (
     ESCALATION,
     RESOLVE,
     UPDATE,
+    ClockKind,
     OnDue,
     OnSeverityChange,
     kind_of,
@@ -76,38 +77,54 @@ def warning_lead(span: timedelta) -> timedelta | None:
     return min(max(span * WARN_SHARE, WARN_MIN), WARN_MAX)
 
 
-def _to_row(incident: Incident, planned: PlannedClock, starts_at: datetime) -> Clock:
+def _row_values(incident: Incident, planned: PlannedClock, starts_at: datetime) -> dict[str, Any]:
     warns = kind_of(planned.kind).warns
     lead = warning_lead(planned.due_at - starts_at) if warns else None
     warn_at = planned.due_at - lead if lead else None
-    return Clock(
-        subject_type=SUBJECT,
-        subject_id=incident.id,
-        incident_id=incident.id,
-        kind=planned.kind,
-        key=planned.key,
-        action=planned.action,
-        label=planned.label,
-        targets=list(planned.targets),
-        stop_on=planned.stop_on,
-        state="pending",
-        starts_at=starts_at,
-        due_at=planned.due_at,
-        warn_at=warn_at,
-        next_check_at=warn_at or planned.due_at,
-    )
+    return {
+        "subject_type": SUBJECT,
+        "subject_id": incident.id,
+        "incident_id": incident.id,
+        "kind": planned.kind,
+        "key": planned.key,
+        "action": planned.action,
+        "label": planned.label,
+        "targets": list(planned.targets),
+        "stop_on": planned.stop_on,
+        "state": "pending",
+        "starts_at": starts_at,
+        "due_at": planned.due_at,
+        "warn_at": warn_at,
+        "next_check_at": warn_at or planned.due_at,
+    }
 
 
 def start(
     session: Session, incident: Incident, planned: Iterable[PlannedClock], starts_at: datetime
 ) -> list[Clock]:
     """Start planned clocks on an incident; the engine looks again once this commits."""
-    rows = [_to_row(incident, p, starts_at) for p in planned]
+    rows = [Clock(**_row_values(incident, p, starts_at)) for p in planned]
     session.add_all(rows)
     session.flush()
     if rows:
         wakeup.after_commit(session)
     return rows
+
+
+def start_all(
+    session: Session, incident: Incident, planned: Sequence[PlannedClock], starts_at: datetime
+) -> None:
+    """Start planned clocks with one multi-row INSERT and no ORM objects, in the order given
+    (which orders their ids, the tie-break of every clock query). For declaring, where a
+    storm declares hundreds of incidents a second and nothing reads the new rows back as
+    objects: ORM instances and a flush per group of clocks were a third of a declaration."""
+    if not planned:
+        return
+    # render_nulls: rows with and without a warning time stay one statement, not a batch
+    # for each pattern of NULLs.
+    statement = insert(Clock).execution_options(render_nulls=True)
+    session.execute(statement, [_row_values(incident, p, starts_at) for p in planned])
+    wakeup.after_commit(session)
 
 
 def start_for_subject(
@@ -152,6 +169,16 @@ def start_for_subject(
 def pending(session: Session, incident_id: str) -> list[Clock]:
     query = select(Clock).where(Clock.incident_id == incident_id, Clock.state == "pending")
     return list(session.scalars(query.order_by(Clock.due_at, Clock.id)))
+
+
+def pending_of(session: Session, incident_id: str, kind: ClockKind) -> list[Clock]:
+    """The pending clocks of one kind (or family), chosen by the database: a declaration
+    asks for its regulatory clocks, and most incidents have none to load."""
+    of_kind = Clock.kind == kind.key
+    if kind.family:
+        of_kind = or_(of_kind, Clock.kind.like(f"{kind.key}:%"))
+    query = select(Clock).where(Clock.incident_id == incident_id, Clock.state == "pending")
+    return list(session.scalars(query.where(of_kind).order_by(Clock.due_at, Clock.id)))
 
 
 def all_clocks(session: Session, incident_id: str) -> list[Clock]:
@@ -252,13 +279,19 @@ def _policy(session: Session, incident: Incident) -> LoadedPolicy:
     return registry.by_hash(session, incident.policy_hash)
 
 
-def on_declared(session: Session, *, incident: Incident, loaded: LoadedPolicy) -> None:
-    """Start the clocks the policy sets from the declaration (the escalation policy's paging
-    steps are on-call's, started by tocsin.flows.incidents.declare)."""
+def on_declared(
+    session: Session,
+    *,
+    incident: Incident,
+    loaded: LoadedPolicy,
+    more: Sequence[PlannedClock] = (),
+) -> None:
+    """Start the clocks the policy sets from the declaration, then `more` (what other domains
+    plan from it: the escalation policy's paging steps, the war room), in one insert."""
     at = incident.declared_at
     planned = plan_incident_clocks(loaded.policy, incident.severity, at)
     planned += _regulatory(loaded, incident, aware_at=at)
-    start(session, incident, planned, at)
+    start_all(session, incident, [*planned, *more], at)
 
 
 def _regulatory(loaded: LoadedPolicy, incident: Incident, aware_at: datetime) -> list[PlannedClock]:

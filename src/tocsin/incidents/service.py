@@ -7,7 +7,7 @@ lets the clocks react.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,12 +22,17 @@ from tocsin.incidents.chain import GENESIS_HASH, format_instant
 from tocsin.incidents.ids import next_id
 from tocsin.incidents.models import Clock, Incident
 from tocsin.policy import registry
+from tocsin.policy.deadlines import PlannedClock
 from tocsin.policy.loader import LoadedPolicy
 from tocsin.policy.schema import UnknownSeverity
 from tocsin.timesource import now
 
 # Which fact timestamp a status records when an incident first reaches it.
 STATUS_FACTS = {"monitoring": "mitigated_at", "resolved": "resolved_at", "closed": "closed_at"}
+
+
+# What another domain plans for a new incident (paging steps, the war room); see declare.
+MoreClocks = Callable[[Incident], Sequence[PlannedClock]]
 
 
 @dataclass(frozen=True)
@@ -99,12 +104,14 @@ def declare(
     declaration: Declaration,
     actor: str,
     drill: bool = False,
+    more_clocks: MoreClocks | None = None,
 ) -> Incident:
     """Declare an incident.
 
     1. Validate severity, type and the order of the given timestamps against the policy.
     2. Take the next id for today and store the incident under the policy's hash.
-    3. Record `declared` in the timeline and start the clocks the policy sets.
+    3. Record `declared` in the timeline and start the clocks the policy sets, with those
+       `more_clocks` plans for the new incident (another domain's), in one insert.
     """
     _check_severity(loaded, declaration.severity)
     _check_type(loaded, declaration.type)
@@ -134,7 +141,8 @@ def declare(
         last_event_hash=GENESIS_HASH,
     )
     session.add(incident)
-    session.flush()
+    # Appended before the first flush, so the incident row is inserted with its chain head
+    # already set (one INSERT, not an INSERT and an UPDATE).
     timeline.append(
         session,
         incident=incident,
@@ -143,7 +151,8 @@ def declare(
         at=declared_at,
         data=_declared_data(incident),
     )
-    clock_service.on_declared(session, incident=incident, loaded=loaded)
+    more = more_clocks(incident) if more_clocks is not None else ()
+    clock_service.on_declared(session, incident=incident, loaded=loaded, more=more)
     return incident
 
 
