@@ -10,7 +10,7 @@ from typing import Any
 
 from bench import console as console_bench
 from bench import crash, declare, engine, escalation, ingest, metrics, paging, statuspage
-from bench import sqlite_writers
+from bench import sqlite_writers as sqlite_writers_bench
 from bench.common import BACKENDS, console, load_average, machine, write_results
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -23,7 +23,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "statuspage": statuspage.run,
     "console": console_bench.run,
     "metrics": metrics.run,
-    "sqlite_writers": sqlite_writers.run,
+    "sqlite_writers": sqlite_writers_bench.run,
 }
 
 

@@ -25,6 +25,7 @@ Issue #16. Two parts, each comparing the variants in the same run:
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
 import os
 import selectors
@@ -68,6 +69,8 @@ CLOCKS = 1_000  # rows the engine-like transactions update
 @dataclass(frozen=True)
 class WritersConfig:
     processes: tuple[int, ...] = (2, 4)
+    # Alerts in an intake unit: 1 (the shortest transaction) or 100 (one webhook delivery).
+    alerts_per_delivery: tuple[int, ...] = (1, 100)
     seconds: float = 4.0  # per (variant, processes) cell
     rounds: int = 2  # the variants take turns, round after round, so load drifts evenly
     http_batches: int = 600  # of 100 alerts, per HTTP scenario
@@ -105,30 +108,38 @@ def _create_schema(path: Path) -> None:
     database.dispose()
 
 
-def write_unit(session: Session, unit: int) -> None:
-    """Even units are intake-like, odd ones engine-like."""
-    if unit % 2 == 0:
-        fingerprint = uuid.uuid4().hex  # random, as alert fingerprints are
-        alert_id = session.execute(
+Unit = dict[str, Any]  # {"n": number, "alerts": [[fingerprint, labels], ...]}; JSON for B
+
+
+def make_unit(n: int, alerts_per_delivery: int) -> Unit:
+    """Even units are an intake delivery (fingerprints random, as alerts' are), odd ones an
+    engine step."""
+    if n % 2:
+        return {"n": n, "alerts": []}
+    return {"n": n, "alerts": [[uuid.uuid4().hex, LABELS] for _ in range(alerts_per_delivery)]}
+
+
+def write_unit(session: Session, unit: Unit) -> None:
+    if unit["alerts"]:
+        rows = [{"f": fingerprint, "l": labels} for fingerprint, labels in unit["alerts"]]
+        session.execute(
+            text("INSERT INTO bench_alerts (fingerprint, labels, count) VALUES (:f, :l, 1)"),
+            rows,
+        )
+        session.execute(
             text(
-                "INSERT INTO bench_alerts (fingerprint, labels, count) VALUES (:f, :l, 1)"
-                " RETURNING id"
+                "INSERT INTO bench_alert_index (alert_id, key) VALUES"
+                " ((SELECT id FROM bench_alerts WHERE fingerprint = :f), substr(:f, 1, 12))"
             ),
-            {"f": fingerprint, "l": LABELS},
-        ).scalar_one()
-        session.execute(
-            text("INSERT INTO bench_alert_index (alert_id, key) VALUES (:a, :k)"),
-            {"a": alert_id, "k": fingerprint[:12]},
+            rows,
         )
-    else:
-        clock = unit % CLOCKS
-        session.execute(
-            text("UPDATE bench_clocks SET fired = fired + 1 WHERE id = :id"), {"id": clock}
-        )
-        session.execute(
-            text("INSERT INTO bench_events (clock_id, hash) VALUES (:c, :h)"),
-            {"c": clock, "h": uuid.uuid4().hex * 2},
-        )
+        return
+    clock = unit["n"] % CLOCKS
+    session.execute(text("UPDATE bench_clocks SET fired = fired + 1 WHERE id = :id"), {"id": clock})
+    session.execute(
+        text("INSERT INTO bench_events (clock_id, hash) VALUES (:c, :h)"),
+        {"c": clock, "h": uuid.uuid4().hex * 2},
+    )
 
 
 # --- one writing process -------------------------------------------------------------------
@@ -142,12 +153,13 @@ class ProcessTally:
     commit_ms: list[float] = field(default_factory=list)
 
 
-def _write_in_process(path: str, mode: str, start_at: float, stop_at: float, seed: int) -> Any:
+def _write_in_process(path: str, mode: str, start_at: float, stop_at: float, size: int) -> Any:
     """Variants off and file: write_session() in this process."""
     database = Database(f"sqlite:///{path}", write_lock=mode)
-    tally, unit = ProcessTally(), seed
+    tally, n = ProcessTally(), 0
     _sleep_until(start_at)
     while time.time() < stop_at:
+        unit = make_unit(n, size)
         wanted = time.perf_counter()
         try:
             with database.write_session() as session:
@@ -158,28 +170,29 @@ def _write_in_process(path: str, mode: str, start_at: float, stop_at: float, see
             continue
         tally.commit_ms.append((time.perf_counter() - wanted) * 1000)
         tally.commits += 1
-        unit += 2 if tally.commits % 2 == 0 else 1  # alternate intake and engine work
+        n += 1  # intake and engine work take turns
     database.dispose()
     return asdict(tally)
 
 
-def _hand_to_writer(socket_path: str, start_at: float, stop_at: float, seed: int) -> Any:
+def _hand_to_writer(socket_path: str, start_at: float, stop_at: float, size: int) -> Any:
     """Variant writer: send each unit to the writer process, and wait until it is committed."""
-    tally, unit = ProcessTally(), seed
+    tally, n = ProcessTally(), 0
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.connect(socket_path)
         reader = connection.makefile("rb")
         _sleep_until(start_at)
         while time.time() < stop_at:
-            wanted = time.perf_counter()
-            connection.sendall(f"{unit}\n".encode())
+            unit = make_unit(n, size)
+            wanted = time.perf_counter()  # the unit's encoding is part of handing it over
+            connection.sendall(json.dumps(unit).encode() + b"\n")
             answer = reader.readline()
             if answer != b"ok\n":
                 tally.errors.append(answer.decode(errors="replace")[:200])
                 continue
             tally.commit_ms.append((time.perf_counter() - wanted) * 1000)
             tally.commits += 1
-            unit += 2 if tally.commits % 2 == 0 else 1
+            n += 1
     return asdict(tally)
 
 
@@ -205,7 +218,7 @@ def _writer_process(path: str, socket_path: str) -> None:
     buffers: dict[socket.socket, bytes] = {}
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     while True:
-        waiting: list[tuple[socket.socket, int]] = []
+        waiting: list[tuple[socket.socket, Unit]] = []
         for key, _events in selector.select():
             if key.fileobj is server:
                 client, _ = server.accept()
@@ -220,18 +233,18 @@ def _writer_process(path: str, socket_path: str) -> None:
 
 def _read_units(
     client: socket.socket, buffers: dict[socket.socket, bytes], selector: Any
-) -> list[tuple[socket.socket, int]]:
-    data = client.recv(65536)
+) -> list[tuple[socket.socket, Unit]]:
+    data = client.recv(1 << 20)
     if not data:
         selector.unregister(client)
         buffers.pop(client, None)
         client.close()
         return []
     *lines, buffers[client] = (buffers[client] + data).split(b"\n")
-    return [(client, int(line)) for line in lines]
+    return [(client, json.loads(line)) for line in lines]
 
 
-def _commit_group(database: Database, waiting: list[tuple[socket.socket, int]]) -> None:
+def _commit_group(database: Database, waiting: list[tuple[socket.socket, Unit]]) -> None:
     answers: list[bytes] = []
     with database.write_session() as session:
         for _client, unit in waiting:
@@ -267,7 +280,7 @@ def _writer_running(path: Path) -> Iterator[str]:
 # --- a cell: one variant, N processes ------------------------------------------------------
 
 
-def run_cell(path: Path, variant: str, processes: int, seconds: float) -> dict[str, Any]:
+def run_cell(path: Path, variant: str, processes: int, size: int, seconds: float) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     load_before = load_average()
     with context.Pool(processes) as pool, _maybe_writer(path, variant) as socket_path:
@@ -276,16 +289,19 @@ def run_cell(path: Path, variant: str, processes: int, seconds: float) -> dict[s
         stop_at = start_at + seconds
         if variant == "writer":
             jobs = [
-                pool.apply_async(_hand_to_writer, (socket_path, start_at, stop_at, n * 7))
-                for n in range(processes)
+                pool.apply_async(_hand_to_writer, (socket_path, start_at, stop_at, size))
+                for _ in range(processes)
             ]
         else:
             jobs = [
-                pool.apply_async(_write_in_process, (str(path), variant, start_at, stop_at, n))
-                for n in range(processes)
+                pool.apply_async(_write_in_process, (str(path), variant, start_at, stop_at, size))
+                for _ in range(processes)
             ]
         tallies = [job.get(timeout=seconds + 120) for job in jobs]
-    return _cell_row(variant, processes, seconds, tallies, load_before)
+    return {
+        "alerts_per_delivery": size,
+        **_cell_row(variant, processes, seconds, tallies, load_before),
+    }
 
 
 @contextmanager
@@ -321,27 +337,29 @@ def _cell_row(
 def bench_raw(config: WritersConfig, workdir: Path) -> list[dict[str, Any]]:
     rows = []
     for round_number in range(config.rounds):
-        for processes in config.processes:
-            for variant in VARIANTS:
-                path = workdir / f"raw-{round_number}-{processes}-{variant}" / "bench.db"
-                path.parent.mkdir()
-                _create_schema(path)
-                console.print(f"raw writers: {variant}, {processes} processes ...")
-                row = run_cell(path, variant, processes, config.seconds)
-                row["round"] = round_number
-                rows.append(row)
+        for size in config.alerts_per_delivery:
+            for processes in config.processes:
+                for variant in VARIANTS:
+                    name = f"raw-{round_number}-{size}-{processes}-{variant}"
+                    path = workdir / name / "bench.db"
+                    path.parent.mkdir()
+                    _create_schema(path)
+                    console.print(f"raw writers: {variant}, {processes} processes, {size} ...")
+                    row = run_cell(path, variant, processes, size, config.seconds)
+                    rows.append({**row, "round": round_number})
     return rows
 
 
 def raw_table(rows: list[dict[str, Any]]) -> Table:
     out = Table(title="SQLite writers in N processes (raw transactions, one file)")
-    for column in ("variant", "processes", "round", "tx/s", "errors", "per process"):
+    for column in ("alerts", "variant", "processes", "round", "tx/s", "errors", "per process"):
         out.add_column(column, justify="right")
     for column in ("wait p50", "wait p99", "wait max", "commit p50", "commit p99", "load"):
         out.add_column(column, justify="right")
     for row in rows:
         wait, commit = row["lock_wait_ms"], row["commit_ms"]
         out.add_row(
+            str(row["alerts_per_delivery"]),
             row["variant"],
             str(row["processes"]),
             str(row["round"]),
@@ -370,11 +388,12 @@ class Stack:
 
 @contextmanager
 def _tocsin_stack(workdir: Path, servers: int, lock: str) -> Iterator[Stack]:
-    """`servers` × `tocsin serve --no-engine` and one `tocsin engine` on one fresh SQLite file."""
+    """`servers` of `tocsin serve --no-engine` and one `tocsin engine` on a fresh SQLite file."""
     directory = workdir / f"http-{servers}-{lock}"
-    directory.mkdir()
+    directory.mkdir(parents=True)
     database_url = f"sqlite:///{directory}/tocsin.db"
     env = {**tocsin_env(database_url, directory), "TOCSIN_SQLITE_WRITE_LOCK": lock}
+    subprocess.run([str(TOCSIN), "db", "upgrade"], env=env, capture_output=True, check=True)
     token = create_token(env, role="admin", name="bench")
     processes: list[subprocess.Popen[bytes]] = []
     try:
@@ -454,15 +473,17 @@ HTTP_SCENARIOS = ((2, "off"), (2, "file"), (1, "file"))
 
 def bench_http(config: WritersConfig, workdir: Path) -> list[dict[str, Any]]:
     rows = []
-    for servers, lock in HTTP_SCENARIOS:
-        console.print(f"HTTP intake: {servers} serve processes, lock {lock} ...")
-        rows.append(run_http(workdir, servers, lock, config))
+    for round_number in range(config.rounds):
+        for servers, lock in HTTP_SCENARIOS:
+            console.print(f"HTTP intake: {servers} serve processes, lock {lock} ...")
+            row = run_http(workdir / f"round-{round_number}", servers, lock, config)
+            rows.append({**row, "round": round_number})
     return rows
 
 
 def http_table(rows: list[dict[str, Any]]) -> Table:
-    out = Table(title="HTTP intake on one SQLite file (serve --no-engine ×N + engine)")
-    for column in ("servers", "lock", "alerts/s", "non-2xx", "p50 ms", "p99 ms", "max ms"):
+    out = Table(title="HTTP intake on one SQLite file (serve --no-engine, N of them, + engine)")
+    for column in ("servers", "lock", "round", "alerts/s", "non-2xx", "p50 ms", "p99 ms", "max ms"):
         out.add_column(column, justify="right")
     for column in ("all stored", "load"):
         out.add_column(column, justify="right")
@@ -472,6 +493,7 @@ def http_table(rows: list[dict[str, Any]]) -> Table:
         out.add_row(
             str(row["servers"]),
             row["lock"],
+            str(row["round"]),
             f"{row['alerts_per_s']:,.0f}",
             str(bad),
             ms(latency["p50"]),
