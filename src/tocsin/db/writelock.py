@@ -28,6 +28,7 @@ import fcntl
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -59,6 +60,12 @@ class WriteLock:
 
     def __init__(self, database_path: str | None) -> None:
         self.path = lock_path(database_path) if database_path else None
+        self._forget()
+        _LIVE.add(self)
+
+    def _forget(self) -> None:
+        """A fresh, unheld lock: at start, and in a forked child, which holds nothing of its
+        parent's (its copy of the thread lock may be held by a thread that is not there)."""
         self._threads = threading.RLock()
         self._depth = 0  # how many times the holding thread has entered; guarded by _threads
         self._descriptor: int | None = None
@@ -102,7 +109,8 @@ class WriteLock:
         """The lock file, opened by this process.
 
         A forked child must not use its parent's descriptor: both would share one open file,
-        so each would believe it held the lock the other holds, and either could release it.
+        so each would believe it held the lock the other holds, and either could release it
+        (the pid check is there for a child that forked without os.fork's hooks).
         """
         if self.path is None:
             return None
@@ -112,3 +120,19 @@ class WriteLock:
             self._descriptor = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
             self._opened_by = os.getpid()
         return self._descriptor
+
+
+# Every WriteLock of this process, so that a forked child starts with all of them unheld.
+_LIVE: weakref.WeakSet[WriteLock] = weakref.WeakSet()
+
+
+def _forget_all_in_child() -> None:
+    for lock in list(_LIVE):
+        inherited = lock._descriptor
+        lock._forget()
+        if inherited is not None:
+            # Safe: a flock goes only when the parent's descriptor closes too.
+            os.close(inherited)
+
+
+os.register_at_fork(after_in_child=_forget_all_in_child)
