@@ -22,6 +22,7 @@ from bench import (
     statuspage,
     storm,
 )
+from bench import sqlite_writers as sqlite_writers_bench
 from bench.common import BACKENDS, console, load_average, machine, write_results
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "console": console_bench.run,
     "metrics": metrics.run,
     "storm": storm.run,
+    "sqlite_writers": sqlite_writers_bench.run,
 }
 
 

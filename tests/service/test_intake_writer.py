@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -87,6 +88,32 @@ def test_waiting_deliveries_share_one_commit(
     assert [len(r.created) for r in results] == [10] * 8
     assert len(commits) == 1
     assert len(stored_keys(database)) == 80
+
+
+def test_deliveries_that_queue_while_the_writer_waits_for_the_lock_join_its_commit(
+    sqlite_url: str, default_policy: LoadedPolicy
+) -> None:
+    """SQLite: another process's turn at the write lock (held here by the test's thread)."""
+    database = Database(sqlite_url)
+    with database.write_session() as session:
+        _integration, key = integrations.create(session, name="lock", kind="generic", actor="a")
+    writer = IntakeWriter(database, default_policy, UNLIMITED, store=deliver, threads=1)
+    first, *later = [Pending(key, "generic", [warning(f"turn-{n}")]) for n in range(3)]
+    seen: list[int] = []
+    event.listen(database.engine, "commit", lambda _connection: seen.append(1))
+    thread = threading.Thread(target=writer._run)
+    with database.write_lock.held():
+        writer._queue.put(first)
+        thread.start()
+        while not writer._queue.empty():  # the writer took the first and went for the lock
+            time.sleep(0.01)
+        time.sleep(0.2)
+        for pending in [*later, None]:
+            writer._queue.put(pending)
+    thread.join(timeout=60)
+    assert [p.outcome.result(timeout=1).created != [] for p in (first, *later)] == [True] * 3
+    assert len(seen) == 1, "what queued during the wait should ride in the same transaction"
+    database.dispose()
 
 
 def test_a_failing_delivery_leaves_nothing_and_spoils_no_other(

@@ -3,7 +3,9 @@
 SQLite (WAL) is the embedded default; PostgreSQL is production. Two kinds of transaction:
 
 * `write_session()` takes the write lock up front on SQLite (BEGIN IMMEDIATE), so two writers
-  never both read and then fail to upgrade their lock. PostgreSQL uses row locks instead.
+  never both read and then fail to upgrade their lock. Before that, it queues on a
+  `WriteLock` (threads, then a lock file shared by every process on the database: see
+  `tocsin.db.writelock`). PostgreSQL uses row locks instead.
 * `read_session()` is a plain deferred transaction that never blocks writers in WAL mode.
 
 Service functions take a session and never commit; whoever opened the session commits.
@@ -28,6 +30,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import Text, TypeDecorator
 
+from tocsin.db.writelock import MODES as LOCK_MODES
+from tocsin.db.writelock import WriteLock, mode_from_environment
 from tocsin.timesource import as_utc
 
 log = logging.getLogger(__name__)
@@ -169,10 +173,17 @@ class Database:
 
     `background_checkpoints` (SQLite, long-running processes): a WalCheckpointer thread keeps
     the write-ahead log short, so that no committing request pays for it.
+    `write_lock` (SQLite): "file" queues writers across processes as well as threads, "off"
+    queues this process's threads only; by default TOCSIN_SQLITE_WRITE_LOCK, else "file".
     """
 
     def __init__(
-        self, url: str, *, echo: bool = False, background_checkpoints: bool = False
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        background_checkpoints: bool = False,
+        write_lock: str | None = None,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
@@ -196,8 +207,9 @@ class Database:
         self._writes = sessionmaker(bind=write_engine, expire_on_commit=False)
         self._reads = sessionmaker(bind=self.engine, expire_on_commit=False)
         # SQLite's busy handler lets newcomers overtake a waiting writer (measured: p99 of
-        # ~1 s under 8 concurrent writers). Queue this process's writers fairly instead.
-        self._write_lock = threading.RLock()
+        # ~1 s under 8 concurrent writers in one process; worse across processes, see
+        # docs/performance.md). Queue writers in the kernel instead.
+        self.write_lock = WriteLock(self._lock_file_base(write_lock))
 
     @property
     def dialect(self) -> str:
@@ -210,7 +222,7 @@ class Database:
             with self._writes() as session, session.begin():
                 yield session
             return
-        with self._write_lock, self._writes() as session, session.begin():
+        with self.write_lock.held(), self._writes() as session, session.begin():
             yield session
 
     @contextmanager
@@ -222,6 +234,17 @@ class Database:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self.engine.dispose()
+        self.write_lock.close()
+
+    def _lock_file_base(self, mode: str | None) -> str | None:
+        """The database file whose writers queue together, or None to queue threads only."""
+        mode = mode or mode_from_environment()
+        if mode not in LOCK_MODES:
+            raise ValueError(f"write_lock must be one of {', '.join(LOCK_MODES)}, not {mode!r}")
+        path = self.engine.url.database if self.is_sqlite else None
+        if not path or path == ":memory:" or mode == "off":
+            return None
+        return str(Path(path).expanduser().resolve())
 
 
 def make_unpooled_engine(url: str) -> Engine:
