@@ -1,4 +1,5 @@
-"""`python -m bench [NAME|all] [--quick] [--backend sqlite|postgresql]` (NAME: see BENCHMARKS)."""
+"""`python -m bench [NAME|all] [--quick] [--backend sqlite|postgresql] [--workers N]`
+(NAME: see BENCHMARKS)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench import common, crash, declare, engine, escalation, ingest, metrics, paging, statuspage
 from bench import console as console_bench
-from bench import crash, declare, engine, escalation, ingest, metrics, paging, statuspage
 from bench.common import BACKENDS, console, load_average, machine, write_results
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -35,6 +36,12 @@ def _arguments() -> argparse.Namespace:
         choices=BACKENDS,
         help="run on this database only (repeatable; default: both)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="serving processes of each `tocsin serve` started (declare, paging; default 1)",
+    )
     return parser.parse_args()
 
 
@@ -42,6 +49,7 @@ def main() -> None:
     args = _arguments()
     logging.basicConfig(level=logging.WARNING)
     backends = tuple(args.backend or BACKENDS)
+    common.serve_workers = args.workers
     names = list(BENCHMARKS) if args.which == "all" else [args.which]
     about = machine()
     console.print(f"[bold]machine[/]: {about}")
@@ -51,6 +59,7 @@ def main() -> None:
         payload.update(
             machine=about,
             quick=args.quick,
+            workers=args.workers,
             seconds=round(time.monotonic() - started, 1),
             load_average_before=load_before,
             load_average_after=load_average(),
