@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench import common
 from bench import console as console_bench
 from bench import (
     crash,
@@ -54,7 +55,7 @@ def _arguments() -> argparse.Namespace:
         "--workers",
         type=int,
         default=1,
-        help="`tocsin serve --workers N` for the benchmarks that take it (storm)",
+        help="serving processes of each `tocsin serve` started (declare, paging, storm; default 1)",
     )
     return parser.parse_args()
 
@@ -70,6 +71,7 @@ def main() -> None:
     args = _arguments()
     logging.basicConfig(level=logging.WARNING)
     backends = tuple(args.backend or BACKENDS)
+    common.serve_workers = args.workers
     names = list(BENCHMARKS) if args.which == "all" else [args.which]
     about = machine()
     console.print(f"[bold]machine[/]: {about}")
@@ -79,6 +81,7 @@ def main() -> None:
         payload.update(
             machine=about,
             quick=args.quick,
+            workers=args.workers,
             seconds=round(time.monotonic() - started, 1),
             load_average_before=load_before,
             load_average_after=load_average(),

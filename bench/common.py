@@ -78,6 +78,25 @@ def throwaway_database(backend: str) -> Iterator[str]:
 BENCH_SECRET_KEY = Fernet.generate_key().decode()
 
 
+# `python -m bench --workers N`: the serving processes of each `tocsin serve` a benchmark
+# starts (1, the history's figures, unless asked; serve's own default is one per core).
+serve_workers = 1
+
+
+def serve_args(port: int) -> list[str]:
+    """`tocsin serve` on 127.0.0.1:port with `serve_workers` serving processes."""
+    return [
+        str(TOCSIN),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(serve_workers),
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -2,7 +2,8 @@
 
 For each database:
 1. Create a responder token with `tocsin token create` (which migrates the empty database).
-2. Start a real `tocsin serve --no-engine` on a free port and wait for /healthz.
+2. Start a real `tocsin serve --no-engine` on a free port (`--workers N` as
+   `python -m bench declare --workers N` says, 1 by default) and wait for /healthz.
 3. Drive `POST /api/v1/incidents` from N concurrent clients (asyncio + httpx, one connection
    each) for a fixed number of requests, after a short warm-up that is not counted.
 4. Report throughput (201s per second of wall time) and latency percentiles.
@@ -25,8 +26,8 @@ import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from bench import common
 from bench.common import (
-    TOCSIN,
     console,
     create_token,
     free_port,
@@ -65,7 +66,7 @@ def start_server(database_url: str, workdir: Path, *, engine: bool = False) -> S
     token = create_token(env, role="responder", name="bench")
     port = free_port()
     log = workdir / "serve.log"
-    args = [str(TOCSIN), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    args = common.serve_args(port)
     args.append("--engine" if engine else "--no-engine")
     with log.open("wb") as out:
         process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -180,7 +181,12 @@ def _bench_backend(backend: str, config: DeclareConfig) -> list[dict[str, Any]]:
             for clients in config.concurrency:
                 load_before = load_average()
                 row = _measure(server, config, clients, f"declare {backend} x{clients}")
-                row.update(backend=backend, load_before=load_before, load_after=load_average())
+                row.update(
+                    backend=backend,
+                    workers=common.serve_workers,
+                    load_before=load_before,
+                    load_after=load_average(),
+                )
                 rows.append(row)
                 if row["created"] != row["requests"]:
                     console.print(f"[red]errors: {row['statuses']}; server log tail:")
@@ -192,7 +198,7 @@ def _bench_backend(backend: str, config: DeclareConfig) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]]) -> Table:
     out = Table(title="Declare over HTTP: POST /api/v1/incidents (P2, proofkit)")
-    for column in ("database", "clients", "201s", "errors", "incidents/s"):
+    for column in ("database", "workers", "clients", "201s", "errors", "incidents/s"):
         out.add_column(column, justify="right")
     for column in ("p50 ms", "p95 ms", "p99 ms", "max ms"):
         out.add_column(column, justify="right")
@@ -200,6 +206,7 @@ def table(rows: list[dict[str, Any]]) -> Table:
         lat = row["latency_ms"]
         out.add_row(
             row["backend"],
+            str(row["workers"]),
             str(row["clients"]),
             str(row["created"]),
             str(row["requests"] - row["created"]),

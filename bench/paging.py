@@ -51,8 +51,8 @@ from rich.table import Table
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.pool import NullPool
 
+from bench import common
 from bench.common import (
-    TOCSIN,
     console,
     create_token,
     free_port,
@@ -418,7 +418,7 @@ def start_server(database_url: str, workdir: Path) -> Server:
     token = create_token(env, role="admin", name="bench")
     port = free_port()
     log = workdir / "serve.log"
-    args = [str(TOCSIN), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    args = common.serve_args(port)
     with log.open("wb") as out:
         process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", token, process, log, database_url)

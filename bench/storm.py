@@ -7,7 +7,7 @@ last of the 500 pages received within 2 s of its alert on SQLite, within 3 s on 
 For each database:
 1. Write a policy file: the bundled `proofkit` plus one routing rule, `severity=critical`
    pages P1 on service `checkout` (so the storm does not depend on the default rules' choice).
-2. Start a real `tocsin serve` (engine included; `--workers N` when asked and supported) on a
+2. Start a real `tocsin serve` (engine included; `--workers N`, 1 unless asked) on a
    throwaway database, and a threaded HTTP receiver in this process.
 3. Apply an on-call file: one person whose only contact method is a webhook to the receiver,
    and `checkout`'s escalation policy, one step after 0m paging `person:pager`, no repeat; so
@@ -127,14 +127,6 @@ def write_policy(workdir: Path) -> Path:
 # --- the server ----------------------------------------------------------------------------
 
 
-def workers_supported() -> bool:
-    """Whether this `tocsin serve` has `--workers` (issue #16 is adding it)."""
-    done = subprocess.run(
-        [str(TOCSIN), "serve", "--help"], capture_output=True, text=True, timeout=60, check=False
-    )
-    return "--workers" in done.stdout
-
-
 @dataclass
 class Server:
     url: str
@@ -151,8 +143,7 @@ def start_server(database_url: str, workdir: Path, workers: int) -> Server:
     port = free_port()
     log = workdir / "serve.log"
     args = [str(TOCSIN), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if workers > 1:
-        args += ["--workers", str(workers)]
+    args += ["--workers", str(workers)]  # serve's own default is one per core
     with log.open("wb") as out:
         process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", port, token, process, log, database_url)
@@ -518,13 +509,6 @@ def goal_table(rows: list[dict[str, Any]]) -> Table:
 
 def run(backends: tuple[str, ...], *, quick: bool, workers: int = 1) -> dict[str, Any]:
     config = QUICK if quick else StormConfig()
-    supported = workers_supported()
-    if workers > 1 and not supported:
-        console.print(
-            f"[yellow]tocsin serve has no --workers option yet: running one process, "
-            f"not {workers}[/]"
-        )
-        workers = 1
     started = datetime.now(UTC).isoformat()
     rows: list[dict[str, Any]] = []
     for backend in backends:
@@ -538,7 +522,6 @@ def run(backends: tuple[str, ...], *, quick: bool, workers: int = 1) -> dict[str
         "benchmark": "storm",
         "config": asdict(config),
         "workers": workers,
-        "serve_has_workers_option": supported,
         "started": started,
         "results": rows,
     }

@@ -18,6 +18,7 @@ class Settings:
     policy: str = DEFAULT_POLICY
     public_url: str = "http://127.0.0.1:8080"
     engine_interval_seconds: float = 1.0
+    engine_lease_seconds: float = 15.0  # a crashed engine's work waits at most this long
     # Who hears about a message that reached nobody, when the policy names no fallback.
     admin_emails: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
@@ -31,6 +32,7 @@ def load_settings(default_public_url: str = "http://127.0.0.1:8080") -> Settings
         policy=os.environ.get("TOCSIN_POLICY", DEFAULT_POLICY),
         public_url=os.environ.get("TOCSIN_PUBLIC_URL", default_public_url).rstrip("/"),
         engine_interval_seconds=float(os.environ.get("TOCSIN_ENGINE_INTERVAL", "1.0")),
+        engine_lease_seconds=float(os.environ.get("TOCSIN_ENGINE_LEASE_SECONDS", "15")),
         admin_emails=_addresses(os.environ.get("TOCSIN_ADMIN_EMAIL", "")),
     )
 

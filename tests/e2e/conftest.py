@@ -94,9 +94,11 @@ def start_server(
     engine: bool = True,
     extra_env: Mapping[str, str] | None = None,
     tls: Certificate | None = None,
+    workers: int = 1,
 ) -> Server:
     """`extra_env` adds to (or overrides) the server's environment, e.g. TOCSIN_SMTP_URL.
-    With `tls` the server serves HTTPS with that certificate, and the CLI trusts it."""
+    With `tls` the server serves HTTPS with that certificate, and the CLI trusts it.
+    One serving process unless `workers` says otherwise (serve's default is one per core)."""
     port = free_port()
     env = {
         **os.environ,
@@ -108,6 +110,7 @@ def start_server(
         **(extra_env or {}),
     }
     args = [str(BIN / "tocsin"), "serve", "--port", str(port), "--bootstrap-admin"]
+    args += ["--workers", str(workers)]
     if not engine:
         args.append("--no-engine")
     if tls:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -61,3 +63,52 @@ def test_a_savepoint_is_not_the_commit(database: Database) -> None:
         failed = session.begin_nested()
         failed.rollback()
     assert wakeup.generation() != before, "the wake-up was lost"
+
+
+COMMIT_IN_ANOTHER_PROCESS = """
+import sys
+from sqlalchemy import text
+from tocsin.db import Database, wakeup
+database = Database(sys.argv[1])
+with database.write_session() as session:
+    session.execute(text("SELECT 1"))
+    wakeup.after_commit(session)
+    if sys.argv[2] == "rollback":
+        session.rollback()
+"""
+
+
+def commit_elsewhere(database: Database, outcome: str) -> None:
+    subprocess.run(
+        [sys.executable, "-c", COMMIT_IN_ANOTHER_PROCESS, database.url, outcome], check=True
+    )
+
+
+def test_a_commit_in_another_process_wakes_the_listening_engine(database: Database) -> None:
+    """`serve --workers N`: a worker's commit wakes the engine in the lease holder's process
+    (NOTIFY on PostgreSQL, a datagram on SQLite)."""
+    listener = wakeup.Listener(database.url)
+    listener.start()
+    try:
+        time.sleep(0.5)  # PostgreSQL: LISTEN is in place (it notifies once on connecting)
+        before = wakeup.generation()
+        commit_elsewhere(database, "commit")
+        deadline = time.monotonic() + 5
+        while wakeup.generation() == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert wakeup.generation() != before, "the other process's commit woke nobody"
+    finally:
+        listener.stop()
+
+
+def test_a_rollback_in_another_process_wakes_nobody(database: Database) -> None:
+    listener = wakeup.Listener(database.url)
+    listener.start()
+    try:
+        time.sleep(0.5)
+        before = wakeup.generation()
+        commit_elsewhere(database, "rollback")
+        time.sleep(0.5)
+        assert wakeup.generation() == before
+    finally:
+        listener.stop()

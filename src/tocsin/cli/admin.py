@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 import sys
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ user_app = typer.Typer(
 )
 
 BOOTSTRAP_TOKEN_NAME = "local-admin"
+STOP_GRACE_S = 30.0  # for the engine's sends in flight at shutdown
 BOOTSTRAP_USER = "admin"
 ROLE_HELP = "admin, responder or viewer"
 
@@ -167,16 +169,21 @@ def serve(
             help="The certificate's PEM private key, unencrypted; needs --tls-cert.",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Serving processes (default: one per core). The engine runs once whatever "
+            "the number: in this supervising process, while it holds the engine lease.",
+        ),
+    ] = os.cpu_count() or 1,
 ) -> None:
     """Serve the API (/api/v1, docs at /docs), the web console (/console) and the public
     status page (/status), and run the engine unless --no-engine."""
-    import uvicorn
-
-    from tocsin.web.app import create_app
-    from tocsin.web.deps import Runtime
-
     https = _check_tls(tls_cert, tls_key)
     url = f"{'https' if https else 'http'}://{host}:{port}"
+    # The serving workers read their settings from the environment: the same public URL.
+    os.environ.setdefault("TOCSIN_PUBLIC_URL", url)
     settings = load_settings(default_public_url=url)
     loaded = _policy(settings)
     ensure_schema(settings.database_url)
@@ -185,27 +192,55 @@ def serve(
     _preflight(engine=engine)
     if bootstrap_admin:
         _bootstrap(database, url)
-    runtime = Runtime(settings=settings, database=database, policy=loaded)
     worker = _engine(database, settings, loaded) if engine else None
     if worker is not None:
         worker.start_in_thread()
     mode = "with engine" if worker else "without engine (run `tocsin engine` elsewhere)"
+    processes = f"{workers} workers" if workers > 1 else "1 process"
     typer.echo(
-        f"Tocsin serving on {url}  (policy {loaded.policy.name}, {database.dialect}, {mode})"
+        f"Tocsin serving on {url}  (policy {loaded.policy.name}, {database.dialect}, {mode}, "
+        f"{processes})"
     )
     sys.stdout.flush()
+    tls = {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key}
     try:
-        uvicorn.run(
-            create_app(runtime),
-            host=host,
-            port=port,
-            log_level="info",
-            ssl_certfile=tls_cert,
-            ssl_keyfile=tls_key,
-        )
+        if workers == 1:
+            _serve_in_process(settings, database, loaded, host=host, port=port, **tls)
+        else:
+            _serve_workers(workers, host=host, port=port, **tls)
     finally:
         if worker is not None:
-            worker.stop()
+            # uvicorn has stopped every worker by now; let the engine record its sends in
+            # flight and release the lease before the process exits.
+            worker.stop(wait=STOP_GRACE_S)
+
+
+def _serve_in_process(
+    settings: Settings, database: Database, loaded: LoadedPolicy, **options: object
+) -> None:
+    """One process: the app and the engine share it (and wake-ups go through memory)."""
+    import uvicorn
+
+    from tocsin.web.app import create_app
+    from tocsin.web.deps import Runtime
+
+    runtime = Runtime(settings=settings, database=database, policy=loaded)
+    uvicorn.run(create_app(runtime), log_level="info", **options)  # type: ignore[arg-type]
+
+
+def _serve_workers(workers: int, **options: object) -> None:
+    """uvicorn's own supervisor: it spawns the workers (each builds its app from the
+    environment), restarts one that dies, and on SIGTERM or Ctrl-C stops them all gracefully
+    (in-flight requests finish) before it returns here."""
+    import uvicorn
+
+    uvicorn.run(
+        "tocsin.web.app:create_app_from_environment",
+        factory=True,
+        workers=workers,
+        log_level="info",
+        **options,  # type: ignore[arg-type]
+    )
 
 
 def _check_tls(cert: Path | None, key: Path | None) -> bool:
@@ -250,7 +285,12 @@ def _check_pair(cert: Path, key: Path) -> None:
 def _engine(database: Database, settings: Settings, loaded: LoadedPolicy) -> Engine:
     _sync_drills(database, loaded)
     steps = default_steps(loaded, settings.public_url, settings.admin_emails)
-    return Engine(database, steps, max_sleep=settings.engine_interval_seconds)
+    return Engine(
+        database,
+        steps,
+        max_sleep=settings.engine_interval_seconds,
+        lease_seconds=settings.engine_lease_seconds,
+    )
 
 
 def _sync_drills(database: Database, loaded: LoadedPolicy) -> None:

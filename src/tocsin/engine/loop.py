@@ -19,6 +19,12 @@ A tick takes turns: one pass of each step, again and again until none has anythi
 in a storm the outbox sends the first pages while the clocks step is still firing the rest,
 instead of waiting until every escalation has been queued.
 
+One engine per deployment processes: the holder of the engine lease (tocsin.engine.lease).
+Every other engine stands by, trying to take the lease every third of its length, and runs
+nothing meanwhile. The holder also listens for wake-ups from other processes
+(`wakeup.Listener`): a commit in any serving worker, or on another host on PostgreSQL, wakes
+it at once. A graceful stop releases the lease, so a standby takes over at once.
+
 Run as its own process (`tocsin engine`), SIGTERM stops the engine gracefully: the sends in
 flight finish and are recorded before it exits, so a routine restart sends nothing twice.
 Only a crash (`kill -9`, power loss) can leave a send whose outcome is unknown; the outbox
@@ -39,6 +45,7 @@ from typing import Protocol
 
 from tocsin import migrate
 from tocsin.db import Database, wakeup
+from tocsin.engine.lease import DEFAULT_LEASE_SECONDS, Lease
 from tocsin.engine.status import StatusRecorder
 from tocsin.timesource import now
 
@@ -133,6 +140,7 @@ class Engine:
         max_sleep: float = 1.0,
         step_limit: float = STEP_LIMIT_S,
         schema: SchemaCheck | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.database = database
         self.steps = list(steps)
@@ -140,6 +148,9 @@ class Engine:
         self.step_limit = step_limit
         self.schema = schema or schema_check(database)
         self.status = StatusRecorder(database)
+        self.lease = Lease(database, self.status.id, seconds=lease_seconds)
+        self._listener: wakeup.Listener | None = None
+        self._thread: threading.Thread | None = None
         self.watchdog = Watchdog(step_limit + STUCK_AFTER_S)
         self.stopping = threading.Event()
         self.last_tick_at: float | None = None
@@ -212,34 +223,74 @@ class Engine:
         return max(0.0, min(self.max_sleep, delay))
 
     def run_forever(self) -> None:
-        """Tick until stop(); in a process's main thread, SIGTERM calls stop()."""
+        """Tick until stop(), while holding the engine lease; in a process's main thread,
+        SIGTERM calls stop()."""
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._terminate)
         log.info("engine started with steps: %s", ", ".join(s.name for s in self.steps))
         threading.Thread(
             target=self.watchdog.watch, args=(self.stopping,), name="tocsin-watchdog", daemon=True
         ).start()
-        while not self.stopping.is_set():
-            seen = wakeup.generation()  # work committed after this is worth another look
-            self.tick()
-            self.status.record(self.passes, self.paused)
-            try:
-                delay = self.seconds_until_next()
-            except Exception:
-                log.exception("engine could not read the next due time")
-                delay = self.max_sleep
-            if delay > 0:
-                wakeup.wait(delay, unless_notified_since=seen)
+        threading.Thread(target=self._keep_lease, name="tocsin-lease", daemon=True).start()
+        try:
+            while not self.stopping.is_set():
+                if self._standing_by():
+                    continue
+                seen = wakeup.generation()  # work committed after this is worth another look
+                self.tick()
+                self.status.record(self.passes, self.paused)
+                self._sleep(seen)
+        finally:
+            self._stop_listening()
+            self.lease.release()
         log.info("engine stopped")
 
-    def start_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.run_forever, name="tocsin-engine", daemon=True)
-        thread.start()
-        return thread
+    def _standing_by(self) -> bool:
+        """While another engine holds the lease: wait, then say so (and try again)."""
+        if self.lease.held() or self.lease.refresh():
+            self._start_listening()
+            return False
+        self._stop_listening()
+        self.stopping.wait(self.lease.renew_every)
+        return True
 
-    def stop(self) -> None:
+    def _keep_lease(self) -> None:
+        """Renew the lease while we hold it, whatever a long tick is doing meanwhile."""
+        while not self.stopping.wait(self.lease.renew_every):
+            if self.lease.held():
+                self.lease.refresh()
+
+    def _sleep(self, seen: int) -> None:
+        try:
+            delay = self.seconds_until_next()
+        except Exception:
+            log.exception("engine could not read the next due time")
+            delay = self.max_sleep
+        if delay > 0:
+            wakeup.wait(delay, unless_notified_since=seen)
+
+    def _start_listening(self) -> None:
+        if self._listener is None:
+            self._listener = wakeup.Listener(self.database.url)
+            self._listener.start()
+
+    def _stop_listening(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+
+    def start_in_thread(self) -> threading.Thread:
+        self._thread = threading.Thread(target=self.run_forever, name="tocsin-engine", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self, *, wait: float = 0.0) -> None:
+        """Stop after the work in hand; with `wait`, give an engine thread that long to finish
+        its sends in flight, record them and release the lease."""
         self.stopping.set()
         wakeup.notify()
+        if wait and self._thread is not None:
+            self._thread.join(wait)
 
     def _terminate(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM: finish the sends in flight, then stop. A second SIGTERM ends it at once."""

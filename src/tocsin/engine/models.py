@@ -22,3 +22,17 @@ class EngineInstance(Base):
     last_pass_at: Mapped[datetime] = mapped_column(UTCDateTime)
     passes: Mapped[int] = mapped_column(Integer, default=0)
     paused: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it processes nothing
+
+
+class EngineLease(Base):
+    """Who may run the engine now: one row per deployment, renewed by its holder while it is
+    alive, taken over by another engine once `expires_at` has passed (see engine/lease.py)."""
+
+    __tablename__ = "engine_lease"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(32))  # the holder's engine_instances.id
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

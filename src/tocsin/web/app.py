@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,10 +17,13 @@ from sqlalchemy import text
 from tocsin import __version__
 from tocsin.alerts import ratelimit
 from tocsin.alerts.writer import IntakeWriter
-from tocsin.engine import status
+from tocsin.config import load_settings
+from tocsin.db import Database
+from tocsin.engine import lease, status
 from tocsin.evidence import storage
 from tocsin.flows import intake as intake_flow
 from tocsin.metrics import exporter
+from tocsin.policy.loader import load_policy
 from tocsin.web import errors
 from tocsin.web.api.ack import router as ack_router
 from tocsin.web.api.alerts import INGEST_LIMIT, changes_router, intake
@@ -127,6 +131,18 @@ def create_app(runtime: Runtime) -> FastAPI:
     return app
 
 
+def create_app_from_environment() -> FastAPI:
+    """The app of one serving worker of `tocsin serve --workers N` (uvicorn starts each worker
+    in a fresh process and calls this there). Settings come from the environment the parent
+    prepared; the parent has already migrated the schema, sealed secrets and checked the
+    policy, so a worker only opens the database and loads the policy."""
+    settings = load_settings()
+    database = Database(settings.database_url, background_checkpoints=True)
+    return create_app(
+        Runtime(settings=settings, database=database, policy=load_policy(settings.policy))
+    )
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     redact_access_log()  # uvicorn has set up its loggers by now
@@ -154,9 +170,11 @@ def _add_health(app: FastAPI, runtime: Runtime) -> None:
             content={
                 "status": "ok",
                 "version": __version__,
+                "pid": os.getpid(),  # which serving process answered (--workers N)
                 "database": runtime.database.dialect,
                 "policy": {"name": runtime.policy.policy.name, "hash": runtime.policy.hash},
                 "engines": _engines(runtime),
+                "engine_lease": _lease_holder(runtime),
             }
         )
 
@@ -175,3 +193,16 @@ def _engines(runtime: Runtime) -> list[dict[str, object]]:
         }
         for engine in status.seen(runtime.database, within=ENGINE_SEEN_WITHIN)
     ]
+
+
+def _lease_holder(runtime: Runtime) -> dict[str, object] | None:
+    """The engine that runs the clocks and the outbox now; None: nobody holds the lease."""
+    holder = lease.current_holder(runtime.database)
+    if holder is None:
+        return None
+    return {
+        "host": holder.host,
+        "pid": holder.pid,
+        "since": holder.acquired_at.isoformat(),
+        "expires_at": holder.expires_at.isoformat(),
+    }
