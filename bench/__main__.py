@@ -10,9 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import common
-from bench import console as console_bench
 from bench import (
+    common,
     crash,
     declare,
     engine,
@@ -23,6 +22,7 @@ from bench import (
     statuspage,
     storm,
 )
+from bench import console as console_bench
 from bench import sqlite_writers as sqlite_writers_bench
 from bench.common import BACKENDS, console, load_average, machine, write_results
 
