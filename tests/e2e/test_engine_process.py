@@ -102,7 +102,8 @@ def test_the_serving_engine_records_a_breach_as_it_happens(server_with_engine: S
 
 
 def start_engine(server: Server) -> subprocess.Popen[str]:
-    env = {**server.env, "TOCSIN_ENGINE_INTERVAL": "0.2"}
+    # A short engine lease: a killed engine's successor takes over within seconds.
+    env = {**server.env, "TOCSIN_ENGINE_INTERVAL": "0.2", "TOCSIN_ENGINE_LEASE_SECONDS": "3"}
     return subprocess.Popen(
         [str(BIN / "tocsin"), "engine"],
         env=env,

@@ -223,6 +223,10 @@ class Engines:
             "TOCSIN_ENGINE_INTERVAL": "0.2",
             "TOCSIN_PUBLIC_URL": f"http://{name}.invalid",
             "TOCSIN_WEBHOOK_TIMEOUT": "30",
+            # No engine lease: these engines run at once, so what is tested is the per-row
+            # claims, which keep each effect once even when two engines overlap (a stalled
+            # lease holder and its successor, or a deployment that turns the lease off).
+            "TOCSIN_ENGINE_LEASE_SECONDS": "0",
             **env,
         }
         with log.open("wb") as out:

@@ -23,7 +23,9 @@ One engine per deployment processes: the holder of the engine lease (tocsin.engi
 Every other engine stands by, trying to take the lease every third of its length, and runs
 nothing meanwhile. The holder also listens for wake-ups from other processes
 (`wakeup.Listener`): a commit in any serving worker, or on another host on PostgreSQL, wakes
-it at once. A graceful stop releases the lease, so a standby takes over at once.
+it at once. A graceful stop releases the lease, so a standby takes over at once. With the
+lease turned off (`TOCSIN_ENGINE_LEASE_SECONDS=0`) every engine processes, and the claims
+below keep each effect once.
 
 Run as its own process (`tocsin engine`), SIGTERM stops the engine gracefully: the sends in
 flight finish and are recorded before it exits, so a routine restart sends nothing twice.
@@ -231,7 +233,8 @@ class Engine:
         threading.Thread(
             target=self.watchdog.watch, args=(self.stopping,), name="tocsin-watchdog", daemon=True
         ).start()
-        threading.Thread(target=self._keep_lease, name="tocsin-lease", daemon=True).start()
+        if self.leased:
+            threading.Thread(target=self._keep_lease, name="tocsin-lease", daemon=True).start()
         try:
             while not self.stopping.is_set():
                 if self._standing_by():
@@ -247,12 +250,18 @@ class Engine:
 
     def _standing_by(self) -> bool:
         """While another engine holds the lease: wait, then say so (and try again)."""
-        if self.lease.held() or self.lease.refresh():
+        if not self.leased or self.lease.held() or self.lease.refresh():
             self._start_listening()
             return False
         self._stop_listening()
         self.stopping.wait(self.lease.renew_every)
         return True
+
+    @property
+    def leased(self) -> bool:
+        """False when the lease is turned off (TOCSIN_ENGINE_LEASE_SECONDS=0): every engine then
+        processes at once, active-active, and the per-row claims alone keep each effect once."""
+        return self.lease.seconds > 0
 
     def _keep_lease(self) -> None:
         """Renew the lease while we hold it, whatever a long tick is doing meanwhile."""
