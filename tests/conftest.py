@@ -41,21 +41,36 @@ def _pg_server_url(database: str) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
 
 
-@pytest.fixture(scope="session")
-def postgresql_url() -> Iterator[str]:
-    name = f"tocsin_test_{uuid.uuid4().hex[:10]}"
+def create_postgresql_database(purpose: str) -> str:
+    """A new database on the test server, migrated to head: its URL. Fails (never skips)
+    when PostgreSQL is not there. drop_postgresql_database() removes it."""
+    name = f"tocsin_{purpose}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # fail loudly: a skipped PostgreSQL run would hide defects
         pytest.fail(f"PostgreSQL is required for the test suite ({PG_ADMIN_URL}): {exc}")
+    finally:
+        admin.dispose()
     url = _pg_server_url(name)
     migrate.upgrade(url)
-    yield url
+    return url
+
+
+def drop_postgresql_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(PG_ADMIN_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> Iterator[str]:
+    url = create_postgresql_database("test")
+    yield url
+    drop_postgresql_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -10,15 +10,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Connection, Table, delete, select
 
+import tocsin.models  # noqa: F401  (fills Base.metadata, which the reset walks)
 from tests.certificates import Certificate
-from tocsin.db import Database
+from tests.conftest import create_postgresql_database, drop_postgresql_database
+from tocsin.db import Base, Database
 
 BIN = Path(sys.executable).parent
 
@@ -43,7 +47,18 @@ class Server:
     admin_username: str = "admin"
     admin_password: str = ""
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `tocsin ARGS` in this process against the real server over its socket.
+
+        The command is the same Typer app the executable runs, with the server's environment;
+        only the ~2 s of Python start-up per command is saved. `env` adds to that environment.
+        """
+        return run_cli(*args, env={**self.env, **(env or {})})
+
+    def cli_process(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the real `tocsin` executable as a subprocess: for the entry point itself."""
         return subprocess.run(
             [str(BIN / "tocsin"), *args],
             env=self.env,
@@ -52,6 +67,23 @@ class Server:
             timeout=60,
             check=False,
         )
+
+
+def run_cli(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`tocsin ARGS` in-process (Typer's CliRunner) with exactly `env` as the environment, its
+    exit status, stdout and stderr as a subprocess would report them. An exception the CLI let
+    escape (it turns every one into a one-line error, so this means a bug) shows in stderr.
+    """
+    from typer.testing import CliRunner
+
+    from tocsin.cli import app
+
+    unset: dict[str, str | None] = {name: None for name in os.environ if name not in env}
+    result = CliRunner().invoke(app, list(args), env={**unset, **env}, catch_exceptions=True)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["tocsin", *args], result.exit_code, result.stdout, stderr)
 
 
 def _drain(process: subprocess.Popen[str], log: list[str]) -> None:
@@ -153,3 +185,97 @@ def server(database: Database, tmp_path: Path) -> Iterator[Server]:
     running = start_server(database.url, tmp_path)
     yield running
     stop_server(running)
+
+
+# -- One server per database, shared by the tests that need nothing of their own ----------------
+#
+# Starting `tocsin serve` costs seconds of CPU (imports, migrations check, hashing the admin's
+# password), and most e2e tests need only a default server. A test that asks for
+# `shared_server` instead of `server` gets the session's server for its database, put back
+# to the state it had just after it started: every row added since then is deleted. A test
+# that changes the server's own setup (its policy, its environment, the admin or its token,
+# signing in with `tocsin login`) must use `server` or start_server() instead.
+
+
+@dataclass
+class SharedServer:
+    """A running server and the primary keys of every row it had just after it started."""
+
+    server: Server
+    database: Database
+    baseline: dict[str, set[tuple[object, ...]]]
+
+    def reset(self) -> None:
+        """Delete every row added since the server started, children first. In a write
+        transaction (BEGIN IMMEDIATE on SQLite): a deferred one that read first could not
+        take the write lock while the server was writing."""
+        with self.database.write_session() as session:
+            conn = session.connection()
+            for table in reversed(Base.metadata.sorted_tables):
+                key = list(table.primary_key.columns)
+                added = _primary_keys(conn, table) - self.baseline[table.name]
+                for row in added:
+                    match = (column == value for column, value in zip(key, row, strict=True))
+                    conn.execute(delete(table).where(*match))
+
+
+def _primary_keys(conn: Connection, table: Table) -> set[tuple[object, ...]]:
+    return {tuple(row) for row in conn.execute(select(*table.primary_key.columns))}
+
+
+def _snapshot(database: Database) -> dict[str, set[tuple[object, ...]]]:
+    with database.engine.connect() as conn:
+        return {table.name: _primary_keys(conn, table) for table in Base.metadata.sorted_tables}
+
+
+class SharedServers:
+    """The session's shared servers, started on first use: one per database kind."""
+
+    def __init__(self, urls: Mapping[str, Callable[[], str]], folder: Path) -> None:
+        self._urls = urls
+        self._folder = folder
+        self._running: dict[str, SharedServer] = {}
+
+    def get(self, kind: str) -> SharedServer:
+        shared = self._running.get(kind)
+        if shared is None:
+            folder = self._folder / kind
+            folder.mkdir()
+            server = start_server(self._urls[kind](), folder)
+            database = Database(server.env["TOCSIN_DATABASE_URL"])
+            shared = SharedServer(server, database, _snapshot(database))
+            self._running[kind] = shared
+        if shared.server.process.poll() is not None:
+            raise AssertionError(
+                f"the shared {kind} server has died:\n" + "".join(shared.server.log)
+            )
+        return shared
+
+    def stop(self) -> None:
+        for kind, shared in self._running.items():
+            stop_server(shared.server)
+            shared.database.dispose()
+            if kind == "postgresql":
+                drop_postgresql_database(shared.database.url)
+
+
+@pytest.fixture(scope="session")
+def shared_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedServers]:
+    def sqlite() -> str:
+        return f"sqlite:///{tmp_path_factory.mktemp('shared-sqlite') / 'tocsin.db'}"
+
+    servers = SharedServers(
+        {"sqlite": sqlite, "postgresql": lambda: create_postgresql_database("shared")},
+        tmp_path_factory.mktemp("shared-servers"),
+    )
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_server(request: pytest.FixtureRequest, shared_servers: SharedServers) -> Server:
+    """A default `tocsin serve` (policy `default`, engine on) shared across the session, as
+    fresh as just after it started; see SharedServer. Runs each test on both databases."""
+    shared = shared_servers.get(request.param)
+    shared.reset()
+    return shared.server

@@ -24,6 +24,13 @@ from tests.e2e.console_helpers import (
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """These tests need nothing of their own: the session's shared server, reset."""
+    return shared_server
+
+
 SCREENSHOT = "/tmp/console.png"
 COUNTDOWN = re.compile(r"^(in|overdue by) \d+ (s|min|h|d)\b")
 

@@ -21,6 +21,13 @@ from tests.e2e.console_helpers import CHROMIUM, CHROMIUM_ARGS, console_page
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """These tests need nothing of their own: the session's shared server, reset."""
+    return shared_server
+
+
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 # Each text node's painted colour and its nearest opaque background, and the ratio between

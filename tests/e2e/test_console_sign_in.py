@@ -18,6 +18,12 @@ from tests.e2e.console_login import SESSION_COOKIE, session_cookie, sign_in, sig
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """These tests need nothing of their own: the session's shared server, reset."""
+    return shared_server
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:

@@ -15,6 +15,12 @@ from tests.e2e.conftest import Server
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """These tests need nothing of their own: the session's shared server, reset."""
+    return shared_server
+
+
 def create(server: Server, *args: str) -> tuple[str, str]:
     """`tocsin integration create --kind grafana ...`: its output and the webhook URL."""
     made = server.cli("integration", "create", "--kind", "grafana", *args)

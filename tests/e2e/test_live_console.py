@@ -25,6 +25,13 @@ from tests.e2e.console_helpers import (
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """These tests need nothing of their own: the session's shared server, reset."""
+    return shared_server
+
+
 XSS = "<script>alert(1)</script>"
 PHONE = {"width": 375, "height": 667}
 FIXTURES = Path(__file__).parent.parent / "fixtures"

@@ -11,6 +11,12 @@ from tests.e2e.conftest import Server
 from tests.e2e.console_helpers import CHROMIUM, CHROMIUM_ARGS, sign_in
 
 
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """These tests need nothing of their own: the session's shared server, reset."""
+    return shared_server
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:

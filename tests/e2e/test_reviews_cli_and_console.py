@@ -10,9 +10,16 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.console_auth import sign_in_client
 from tests.e2e.conftest import Server
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """These tests need nothing of their own: the session's shared server, reset."""
+    return shared_server
 
 
 def declare_and_resolve(server: Server) -> str:

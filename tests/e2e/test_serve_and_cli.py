@@ -6,10 +6,17 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.console_auth import sign_in_client
 from tests.e2e.conftest import Server, start_server, stop_server
 from tocsin.db import Database
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """These tests need nothing of their own: the session's shared server, reset."""
+    return shared_server
 
 
 def test_serve_prints_the_url_and_a_working_admin_token(server: Server) -> None:
