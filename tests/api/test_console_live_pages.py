@@ -194,6 +194,58 @@ def test_overrides_are_created_and_removed_on_the_oncall_page(
     assert api.get("/api/v1/schedules/primary/overrides").json() == []
 
 
+def test_the_oncall_week_reads_and_takes_overrides_in_the_viewers_zone(
+    api: Api, clock: time_machine.Traveller
+) -> None:
+    apply_oncall(api)  # London schedule: alice, then bob from Monday 09:00 London (20:00 Sydney)
+    sign_in(api, "responder")
+    page = api.client.get("/console/oncall", params={"tz": "Australia/Sydney"}).text
+    assert "week of 2026-11-23 · times Australia/Sydney" in page
+    assert 'alice <span class="small">00:00\u201320:00</span>' in page
+    assert 'bob <span class="small">20:00\u201324:00</span>' in page
+    assert '<input type="hidden" name="tz" value="Australia/Sydney">' in page
+    made = form(
+        api,
+        "/console/oncall/overrides",
+        schedule="primary",
+        person="carol",
+        start="2026-11-25T09:00",
+        end="2026-11-26T09:00",
+        tz="Australia/Sydney",
+    )
+    assert made.status_code == 303
+    assert made.headers["location"] == "/console/oncall?tz=Australia%2FSydney"
+    [stored] = api.get("/api/v1/schedules/primary/overrides").json()
+    assert datetime.fromisoformat(stored["start"]) == datetime(2026, 11, 24, 22, tzinfo=UTC)
+    assert datetime.fromisoformat(stored["end"]) == datetime(2026, 11, 25, 22, tzinfo=UTC)
+    week = api.client.get(made.headers["location"]).text
+    assert 'carol <span class="small">09:00\u201324:00</span>' in week
+    assert "2026-11-25 09:00 → 2026-11-26 09:00 Australia/Sydney" in week
+
+
+def test_an_unknown_zone_is_named_with_examples_not_a_failure(
+    api: Api, clock: time_machine.Traveller
+) -> None:
+    apply_oncall(api)
+    sign_in(api, "responder")
+    page = api.client.get("/console/oncall", params={"tz": "Mars/Olympus"})
+    assert page.status_code == 200
+    assert "tz: &#39;Mars/Olympus&#39; is not a time zone" in page.text
+    assert "Australia/Sydney" in page.text and "times UTC" in page.text
+    bad = form(
+        api,
+        "/console/oncall/overrides",
+        schedule="primary",
+        person="carol",
+        start="2026-11-25T09:00",
+        end="2026-11-26T09:00",
+        tz="Mars/Olympus",
+    )
+    assert bad.status_code == 303 and api.get("/api/v1/schedules/primary/overrides").json() == []
+    flash = api.client.get(bad.headers["location"]).text
+    assert "Override not created" in flash and "tz: " in flash
+
+
 def test_only_an_admin_makes_calendar_links_and_rotates_keys(
     api: Api, clock: time_machine.Traveller
 ) -> None:

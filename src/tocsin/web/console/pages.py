@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
@@ -172,17 +173,35 @@ def problems_text(problems: Mapping[str, str]) -> str:
     return "; ".join(f"{name}: {message}" for name, message in problems.items())
 
 
-def parse_instant(value: str | None, name: str) -> datetime | None:
-    """An ISO time from a form; without an offset it is taken as UTC (the form says so)."""
+def zone_named(name: str, field: str = "tz") -> ZoneInfo:
+    """An IANA time zone by name, for reading and showing times in the viewer's zone."""
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"{name!r} is not a time zone; use an IANA name such as UTC, Europe/London "
+            "or Australia/Sydney",
+            field=field,
+        ) from None
+
+
+def parse_instant(value: str | None, name: str, zone: tzinfo = UTC) -> datetime | None:
+    """An ISO time from a form; without an offset it is read in `zone` (the form names it).
+
+    A wall time that a DST change skips or repeats is taken with `fold=0` (the earlier
+    reading), as zoneinfo does.
+    """
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(
-            f"{value!r} is not a time; use YYYY-MM-DDTHH:MM (UTC)", field=name
+            f"{value!r} is not a time; use YYYY-MM-DDTHH:MM ({zone})", field=name
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(UTC)
 
 
 def split_services(text: str) -> list[str]:
