@@ -103,6 +103,7 @@ def test_the_console_drills_page_starts_and_ends_a_drill(rastup: Api) -> None:
     assert page.status_code == 200
     assert 'href="/console/drills" aria-current="page"' in page.text, "linked in the nav"
     assert "sev2-tabletop" in page.text and "quarterly" in page.text
+    assert "<th>Owner</th>" in page.text
     assert "Start drill" not in page.text, "a viewer only reads"
 
     csrf = console(rastup, "responder")

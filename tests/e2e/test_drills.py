@@ -34,7 +34,8 @@ flags:
 audiences:
   - {id: drill_team, name: Drill team, email: drills@example.com}
 drills:
-  - {id: tabletop, kind: tabletop, severity: P1, cadence: quarterly, scope: P1 tabletop}
+  - {id: tabletop, kind: tabletop, severity: P1, cadence: quarterly, scope: P1 tabletop,
+     owner: 'person:alice'}
   - {id: quiet-sim, kind: simulation, severity: P1, cadence: annually, audience: drill_team}
 """
 
@@ -113,6 +114,10 @@ def test_a_drill_pages_the_on_call_marked_drill_and_ends_with_an_outcome(stack: 
     assert isinstance(listed, dict)
     programme = {d["id"]: d for d in listed["programme"]}
     assert programme["tabletop"]["state"] == "scheduled", "the engine armed the programme"
+    assert (programme["tabletop"]["owner"], programme["quiet-sim"]["owner"]) == (
+        "person:alice",
+        None,
+    )
 
     drill = stack.cli_json("drill", "start", "--scenario", "tabletop", "--service", "checkout")
     assert isinstance(drill, dict)
@@ -135,6 +140,8 @@ def test_a_drill_pages_the_on_call_marked_drill_and_ends_with_an_outcome(stack: 
     assert (held["outcome"], held["lessons"]) == ("passed", "Paged in 2s")
     table = stack.server.cli("drill", "list")
     assert "tabletop" in table.stdout and "passed" in table.stdout, table.stdout
+    # the owner column (narrow terminals wrap it: "person:alic" / "e")
+    assert "owner" in table.stdout and "person:alic" in table.stdout, table.stdout
 
 
 def test_a_drill_with_a_drill_audience_reaches_only_that_audience(stack: Stack) -> None:

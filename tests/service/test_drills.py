@@ -187,6 +187,47 @@ def test_the_reminder_goes_to_the_commanders_standing_contact(proofkit: Drills) 
     assert any("P0 tabletop" in s for s in told), told
 
 
+OWNED_POLICY = load_policy_text(
+    AUDIENCE_POLICY.text.replace(
+        "audiences:\n",
+        "audiences:\n  - {id: tabletop_lead, name: Tabletop lead, email: lead@proofkit.com}\n",
+        1,
+    )
+    .replace(
+        "scope: Tabletop exercises for P0 scenarios}", "scope: P0 tabletops, owner: tabletop_lead}"
+    )
+    .replace("participants: external team}", "participants: external team, owner: 'person:carol'}"),
+    source="proofkit-with-drill-owners",
+)
+
+
+def test_a_drills_owner_is_reminded_first_before_its_audience_and_the_commander(
+    database: Database,
+) -> None:
+    for room in at_monday(database, OWNED_POLICY):
+        room.sync()
+        assert room.programme()["p0-tabletop"].owner == "tabletop_lead"
+        room.move(days=86)  # a week before the quarterly tabletop
+        assert any("P0 tabletops" in s for s in room.inbox.subjects("lead@proofkit.com"))
+        for other in ("drills@proofkit.com", "tom@proofkit.com", ADMIN):
+            assert not any("P0 tabletops" in s for s in room.inbox.subjects(other)), other
+
+
+def test_a_person_who_owns_a_drill_is_reminded_through_the_oncall_file(
+    database: Database,
+) -> None:
+    for room in at_monday(database, OWNED_POLICY):
+        room.apply_oncall()
+        room.sync()
+        assert room.programme()["full-simulation"].owner == "person:carol"
+        room.move(days=175)  # the bi-annual simulation falls due soon
+        told = room.inbox.subjects("carol@example.com")
+        assert any("simulation" in s.lower() for s in told), told
+        assert not any(
+            "simulation" in s.lower() for s in room.inbox.subjects("drills@proofkit.com")
+        )
+
+
 def test_a_changed_cadence_re_plans_the_clock_from_when_it_started(database: Database) -> None:
     proofkit = load_policy("proofkit")
     monthly = load_policy_text(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tocsin.policy.loader import bundled_policy_names, load_policy
+from tocsin.policy.loader import bundled_policy_names, load_policy, load_policy_text
 from tocsin.policy.render import UNSET, explain_rows, render_markdown
 
 DECLARED = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -170,3 +170,15 @@ def test_explain_without_a_resolve_target_counts_the_review_from_declaration() -
     assert review.key == "review"
     assert review.due_at == datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
     assert "(if resolved at declaration, 2026-11-20 10:00 UTC)" in review.label
+
+
+def test_a_drills_owner_is_rendered_by_name() -> None:
+    text = load_policy("proofkit").text.replace(
+        "scope: Tabletop exercises for P0 scenarios}",
+        "scope: Tabletop exercises for P0 scenarios, owner: commander}",
+    )
+    loaded = load_policy_text(text, source="proofkit-owned")
+    drills = section(render_markdown(loaded), "Drills and exercises")
+    assert "| Owner |" in drills
+    [row] = [line for line in drills.splitlines() if "P0 scenarios" in line]
+    assert loaded.policy.target_name("commander") in row

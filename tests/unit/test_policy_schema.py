@@ -238,3 +238,23 @@ def test_business_hours_dump_as_written() -> None:
         "days": ["mon", "tue", "wed", "thu", "fri"],
     }
     assert dumped["severities"][1]["respond_within"] == "30m"
+
+
+def test_a_drill_owner_must_be_a_role_audience_person_or_team_and_is_named_if_not() -> None:
+    drills = (
+        "drills:\n"
+        "  - {id: tabletop, kind: tabletop, cadence: quarterly, owner: commander}\n"
+        "  - {id: sim, kind: simulation, cadence: annually, owner: 'team:sre'}\n"
+        "  - {id: dry, kind: dry_run, cadence: monthly, owner: nobody_known}\n"
+    )
+    issue = only_issue(GOOD + drills)
+    assert issue.field == "drills[2].owner"
+    assert issue.message.startswith("unknown owner 'nobody_known'; allowed: a role or audience")
+    assert "commander" in issue.message and "team:<handle>" in issue.message
+    loaded = load_policy_text(GOOD + drills.replace("nobody_known", "'person:alice'"), source="a")
+    assert [d.owner for d in loaded.policy.drills] == ["commander", "team:sre", "person:alice"]
+
+
+def test_a_drill_owner_that_is_not_an_id_is_refused() -> None:
+    text = GOOD + "drills:\n  - {id: t, kind: tabletop, cadence: weekly, owner: 'two words'}\n"
+    assert only_issue(text).field == "drills[0].owner"

@@ -39,11 +39,12 @@ def list_(as_json: JsonFlag = False) -> None:
         return
     table(
         "Drill programme",
-        ["drill", "what", "due", "state", "last held"],
+        ["drill", "what", "owner", "due", "state", "last held"],
         [
             [
                 d["id"],
                 _what(d),
+                d.get("owner") or "",
                 short_time(d["due_at"]),
                 STATES.get(d["state"], d["state"])
                 + (f" (drill {d['running']} running)" if d["running"] else ""),

@@ -176,7 +176,8 @@ def sync(session: Session, loaded: LoadedPolicy) -> list[Clock]:
 
 
 class DrillReminders:
-    """tocsin.reviews.drills.DrillNotices, by message: a drill's reminder goes to its drill
+    """tocsin.reviews.drills.DrillNotices, by message: a drill's reminder goes to its owner
+    (`drills[].owner`: a role, an audience, `person:` or `team:`) first, else its drill
     audience, else the commander's standing contacts; the runbook's to its owner when the
     owner names a role, audience or person Tocsin knows, else the same. Whatever reaches
     nobody goes to the policy's fallback audience, else the admins."""
@@ -222,6 +223,8 @@ class DrillReminders:
                 targets.append(owner)
         else:
             entry = policy.drill(clock.subject_id)
+            if entry and entry.owner:
+                targets.append(entry.owner)
             audience = policy.drill_audience_for(entry) if entry else None
             if audience:
                 targets.append(audience)
@@ -235,6 +238,11 @@ class DrillReminders:
     def _target(
         self, session: Session, policy: Policy, nobody: Incident, target: str, at: datetime
     ) -> Reach:
+        kind, _, handle = target.partition(":")
+        if handle and kind == "team":
+            return self.sending.directory.team(session, handle)
+        if handle and kind == "person":
+            return self.sending.directory.person(session, handle)
         if target in policy.target_ids():
             return audiences.resolve(
                 session,

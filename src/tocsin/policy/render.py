@@ -587,6 +587,11 @@ def _alert_routing(policy: Policy) -> Lines:
         yield ""
 
 
+def _owner_name(policy: Policy, owner: str | None) -> str:
+    """A drill's owner as people read it: a role or audience by name, else the reference."""
+    return policy.target_name(owner) if owner else ""
+
+
 def _drills(policy: Policy) -> Lines:
     if policy.drills:
         yield from _heading(2, "Drills and exercises")
@@ -597,11 +602,13 @@ def _drills(policy: Policy) -> Lines:
                 drill.severity or "",
                 drill.scope,
                 drill.participants or "",
+                _owner_name(policy, drill.owner),
                 drill.note or "",
             ]
             for drill in policy.drills
         ]
-        yield from _table(["Kind", "Cadence", "Severity", "Scope", "Participants", "Note"], rows)
+        header = ["Kind", "Cadence", "Severity", "Scope", "Participants", "Owner", "Note"]
+        yield from _table(header, rows)
         told = [
             f"{d.id}: {policy.target_name(a)}"
             for d in policy.drills

@@ -120,6 +120,16 @@ def dotted(loc: Loc) -> str:
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=80)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=80)]
+# Who runs a drill: a role or audience id of the policy, or `person:<handle>` /
+# `team:<handle>` from the on-call file.
+OWNER_KINDS = ("person", "team")
+Owner = Annotated[
+    str,
+    StringConstraints(
+        pattern=rf"^(({'|'.join(OWNER_KINDS)}):)?[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=90
+    ),
+    WithJsonSchema({"type": "string", "examples": ["security_lead", "team:sre", "person:alice"]}),
+]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Cadence = Literal["weekly", "monthly", "quarterly", "biannually", "annually"]
@@ -556,6 +566,8 @@ class Drill(_Model):
     `audience`, an audience id, is who a drill's pages and messages go to, instead of the
     people the policy would otherwise tell; without it they go to the usual people, marked
     DRILL. The programme-level `Policy.drill_audience` is the default for every entry.
+    `owner` runs the drill and is reminded of it first: a role or audience id, or
+    `person:<handle>` / `team:<handle>` from the on-call file.
     """
 
     id: Id
@@ -566,6 +578,7 @@ class Drill(_Model):
     participants: str | None = None
     note: str | None = None
     audience: Id | None = None
+    owner: Owner | None = None
 
 
 class Training(_Model):
@@ -1041,6 +1054,20 @@ def _procedure_problems(policy: Policy) -> Problems:
                 ("drills", index, "audience"),
                 f"unknown audience {drill.audience!r}; allowed: {allowed}",
             )
+        yield from _drill_owner(policy, index, drill.owner)
+
+
+def _drill_owner(policy: Policy, index: int, owner: str | None) -> Problems:
+    """A bare owner id must be one of the policy's roles or audiences; `person:`/`team:`
+    name the on-call file, which the policy cannot see."""
+    if owner is None or ":" in owner or owner in policy.target_ids():
+        return
+    allowed = ", ".join(policy.target_ids()) or "none defined"
+    yield (
+        ("drills", index, "owner"),
+        f"unknown owner {owner!r}; allowed: a role or audience id ({allowed}), "
+        "or person:<handle> or team:<handle>",
+    )
 
 
 def _mapping_keys(loc: Loc, mapping: dict[str, Any], known: list[str], what: str) -> Problems:

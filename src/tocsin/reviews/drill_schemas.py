@@ -68,6 +68,7 @@ class DueOut(BaseModel):
     cadence: str | None
     severity: str | None
     audience: str | None
+    owner: str | None = Field(description="Who runs it and is reminded first (drills[].owner)")
     state: Literal["scheduled", "due_soon", "overdue", "unscheduled"]
     due_at: datetime | None
     last_held_at: datetime | None

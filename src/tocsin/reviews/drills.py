@@ -381,6 +381,7 @@ class Due:
     cadence: str | None
     severity: str | None
     audience: str | None
+    owner: str | None  # who runs it, and is reminded first
     state: str  # scheduled, due_soon, overdue, or unscheduled
     due_at: datetime | None
     last_held_at: datetime | None
@@ -416,6 +417,7 @@ def programme(session: Session, policy: Policy, at: datetime | None = None) -> l
                 cadence=entry.cadence,
                 severity=entry.severity,
                 audience=policy.drill_audience_for(entry),
+                owner=entry.owner,
                 state=_state(clock, at),
                 due_at=as_utc(clock.due_at) if clock and clock.state != "met" else None,
                 last_held_at=as_utc(last.ended_at) if last and last.ended_at else None,
@@ -438,6 +440,7 @@ def programme(session: Session, policy: Policy, at: datetime | None = None) -> l
                 cadence=parse_schedule(policy.document.review_schedule),
                 severity=None,
                 audience=policy.document.owner,
+                owner=policy.document.owner,
                 state=_state(clock, at),
                 due_at=as_utc(clock.due_at) if clock and clock.state != "met" else None,
                 last_held_at=as_utc(reviewed) if reviewed is not None else None,
