@@ -228,6 +228,21 @@ def test_a_person_who_owns_a_drill_is_reminded_through_the_oncall_file(
         )
 
 
+def test_a_team_owner_reaches_its_members_and_an_owner_nobody_reaches_falls_through(
+    database: Database,
+) -> None:
+    text = OWNED_POLICY.text.replace("owner: 'person:carol'", "owner: 'team:sre'")
+    for room in at_monday(database, load_policy_text(text, source="team-owned")):
+        room.sync()  # no on-call file yet: team sre reaches nobody
+        room.move(days=175)
+        assert any("simulation" in s.lower() for s in room.inbox.subjects("drills@proofkit.com"))
+        room.apply_oncall()
+        room.move(days=14)  # overdue now: the team hears of it
+        for member in ("http://127.0.0.1:9/alice", "http://127.0.0.1:9/bob"):
+            told = room.inbox.subjects(member)
+            assert any(s.startswith("Overdue") and "simulation" in s.lower() for s in told), told
+
+
 def test_a_changed_cadence_re_plans_the_clock_from_when_it_started(database: Database) -> None:
     proofkit = load_policy("proofkit")
     monthly = load_policy_text(
