@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import (
+    burst_drain,
     common,
     crash,
     declare,
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "ingest": ingest.run,
     "paging": paging.run,
     "escalation": escalation.run,
+    "burst_drain": burst_drain.run,
     "crash": crash.run,
     "statuspage": statuspage.run,
     "console": console_bench.run,
