@@ -94,12 +94,19 @@ def revoke_named(session: Session, *, name: str) -> int:
 
 
 def authenticate(session: Session, token: str) -> Principal | None:
-    row = session.scalar(
-        select(ApiToken).where(ApiToken.digest == digest(token), ApiToken.revoked_at.is_(None))
-    )
-    if row is None or row.user.disabled:
+    # One joined read: every API request authenticates, so the user is not lazy-loaded after.
+    row = session.execute(
+        select(User.name, ApiToken.role, ApiToken.id)
+        .join(User, ApiToken.user_id == User.id)
+        .where(
+            ApiToken.digest == digest(token),
+            ApiToken.revoked_at.is_(None),
+            User.disabled.is_(False),
+        )
+    ).first()
+    if row is None:
         return None
-    return Principal(name=row.user.name, role=row.role, token_id=row.id)
+    return Principal(name=row.name, role=row.role, token_id=row.id)
 
 
 def find_live_token(session: Session, token: str) -> ApiToken | None:
