@@ -23,17 +23,17 @@ if TYPE_CHECKING:
 # need them, so `tocsin --help` and the commands that only talk HTTP start quickly.
 
 from tocsin.cli.client import fail, save_login, saved_token
-from tocsin.cli.output import emit_json, table
+from tocsin.cli.output import command_group, emit_json, table
 from tocsin.errors import TocsinError
 
 # Commands that open the database themselves (TOCSIN_DATABASE_URL) rather than the API.
 ON_DATABASE = "Works on the database directly (TOCSIN_DATABASE_URL): run it where the server runs."
-db_app = typer.Typer(help=f"Database administration. {ON_DATABASE}", no_args_is_help=True)
-token_app = typer.Typer(
+db_app = command_group(help=f"Database administration. {ON_DATABASE}", no_args_is_help=True)
+token_app = command_group(
     help=f"API tokens for machines and the CLI (admin, responder, viewer). {ON_DATABASE}",
     no_args_is_help=True,
 )
-user_app = typer.Typer(
+user_app = command_group(
     help=f"People who sign in to the console (admin, responder, viewer). {ON_DATABASE}",
     no_args_is_help=True,
 )

@@ -20,14 +20,14 @@ if TYPE_CHECKING:
 # need them, so `tocsin --help` and the commands that only talk HTTP start quickly.
 
 from tocsin.cli.client import fail
-from tocsin.cli.output import emit_json, table
+from tocsin.cli.output import command_group, emit_json, table
 from tocsin.errors import TocsinError
 
 TOUCHES = "Works on the database (TOCSIN_DATABASE_URL) directly."
-checkpoint_app = typer.Typer(
+checkpoint_app = command_group(
     help=f"Signed checkpoints over every timeline. {TOUCHES}", no_args_is_help=True
 )
-evidence_app = typer.Typer(
+evidence_app = command_group(
     help="The auditor's bundle: export one, verify one.", no_args_is_help=True
 )
 

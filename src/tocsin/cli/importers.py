@@ -23,13 +23,13 @@ if TYPE_CHECKING:
 # Heavy imports (SQLAlchemy, alembic, argon2, the engine) happen inside the commands that
 # need them, so `tocsin --help` and the commands that only talk HTTP start quickly.
 from tocsin.cli.client import fail
-from tocsin.cli.output import emit_json
+from tocsin.cli.output import command_group, emit_json
 
 DIRECT = (
     "Works on the database directly (TOCSIN_DATABASE_URL), as `tocsin token` does: run it "
     "where the database is; no server needs to be running."
 )
-app = typer.Typer(
+app = command_group(
     help="Import on-call from Opsgenie, PagerDuty or Grafana OnCall: --plan, --apply or "
     f"--out FILE, then `tocsin import verify`. {DIRECT}",
     no_args_is_help=True,

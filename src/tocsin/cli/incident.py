@@ -8,11 +8,11 @@ from typing import Annotated, Any
 import typer
 
 from tocsin.cli.client import ApiClient, fail
-from tocsin.cli.output import console, due_time, emit_json, short_time, table
+from tocsin.cli.output import command_group, console, due_time, emit_json, short_time, table
 from tocsin.incidents.schemas import EventOut
 from tocsin.incidents.wording import summarise
 
-app = typer.Typer(help="Declare and run incidents (talks to the API).", no_args_is_help=True)
+app = command_group(help="Declare and run incidents (talks to the API).", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tocsin.cli.output import command_group
+
 if TYPE_CHECKING:
     pass
 
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 from tocsin.cli.client import fail
 from tocsin.errors import TocsinError
 
-app = typer.Typer(
+app = command_group(
     help="The key that seals secrets stored in the database (TOCSIN_SECRET_KEY).",
     no_args_is_help=True,
 )
