@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 # Loaded only by the commands that work on the database or run the engine.
-HEAVY = ("alembic", "argon2", "tocsin.engine")
+HEAVY = ("sqlalchemy", "alembic", "argon2", "tocsin.engine")
 
 PROBE = """
 import sys
