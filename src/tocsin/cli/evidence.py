@@ -23,9 +23,9 @@ from tocsin.cli.client import fail
 from tocsin.cli.output import command_group, emit_json, table
 from tocsin.errors import TocsinError
 
-TOUCHES = "Works on the database (TOCSIN_DATABASE_URL) directly."
+TOUCHES = "Works on the database directly (TOCSIN_DATABASE_URL): run it where the server runs."
 checkpoint_app = command_group(
-    help=f"Signed checkpoints over every timeline. {TOUCHES}", no_args_is_help=True
+    help=f"Signing keys and signed checkpoints over every timeline. {TOUCHES}", no_args_is_help=True
 )
 evidence_app = command_group(
     help="The auditor's bundle: export one, verify one.", no_args_is_help=True
