@@ -25,6 +25,7 @@ from tocsin.cli import (
     secrets,
     status,
 )
+from tocsin.cli.output import command_group
 from tocsin.errors import TocsinError
 
 _display_type = TyperOption.display_type_rich
@@ -62,7 +63,7 @@ class ClearErrors(TyperGroup):
             raise typer.Exit(1) from None
 
 
-app = typer.Typer(
+app = command_group(
     cls=ClearErrors,
     name="tocsin",
     help="Tocsin: self-hosted incident response that runs your runbook.",

@@ -9,35 +9,31 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.exc import IntegrityError
 
-from tocsin import migrate, vault
-from tocsin.auth import people
-from tocsin.auth import service as auth_service
+if TYPE_CHECKING:
+    from tocsin.config import Settings
+    from tocsin.db import Database
+    from tocsin.engine.loop import Engine
+    from tocsin.policy.loader import LoadedPolicy
+
+# Heavy imports (SQLAlchemy, alembic, argon2, the engine) happen inside the commands that
+# need them, so `tocsin --help` and the commands that only talk HTTP start quickly.
+
 from tocsin.cli.client import fail, save_login, saved_token
-from tocsin.cli.database import ensure_schema, existing_database
-from tocsin.cli.output import emit_json, table
-from tocsin.config import Settings, load_settings
-from tocsin.db import Database
-from tocsin.engine.loop import Engine
-from tocsin.engine.steps import default_steps
+from tocsin.cli.output import command_group, emit_json, table
 from tocsin.errors import TocsinError
-from tocsin.evidence import preflight
-from tocsin.flows import drills as drill_flows
-from tocsin.notify import acklinks, named_channels
-from tocsin.policy.loader import LoadedPolicy, PolicyError, load_policy
 
 # Commands that open the database themselves (TOCSIN_DATABASE_URL) rather than the API.
 ON_DATABASE = "Works on the database directly (TOCSIN_DATABASE_URL): run it where the server runs."
-db_app = typer.Typer(help=f"Database administration. {ON_DATABASE}", no_args_is_help=True)
-token_app = typer.Typer(
+db_app = command_group(help=f"Database administration. {ON_DATABASE}", no_args_is_help=True)
+token_app = command_group(
     help=f"API tokens for machines and the CLI (admin, responder, viewer). {ON_DATABASE}",
     no_args_is_help=True,
 )
-user_app = typer.Typer(
+user_app = command_group(
     help=f"People who sign in to the console (admin, responder, viewer). {ON_DATABASE}",
     no_args_is_help=True,
 )
@@ -60,10 +56,14 @@ def register(app: typer.Typer) -> None:
 def _database(settings: Settings, *, long_running: bool = False) -> Database:
     """Long-running commands (serve, engine) checkpoint SQLite's log in the background
     rather than in whichever request commits when it fills."""
+    from tocsin.db import Database
+
     return Database(settings.database_url, background_checkpoints=long_running)
 
 
 def _policy(settings: Settings) -> LoadedPolicy:
+    from tocsin.policy.loader import PolicyError, load_policy
+
     try:
         return load_policy(settings.policy)
     except PolicyError as exc:
@@ -73,6 +73,9 @@ def _policy(settings: Settings) -> LoadedPolicy:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations up to the newest."""
+    from tocsin import migrate
+    from tocsin.config import load_settings
+
     settings = load_settings()
     migrate.upgrade(settings.database_url)
     typer.echo(f"database at {migrate.head_revision(settings.database_url)}")
@@ -87,6 +90,9 @@ def token_create(
     name: Annotated[str, typer.Option(help="Who the token is for (shown as the actor).")],
 ) -> None:
     """Create an API token. It is printed once, alone on the last line."""
+    from tocsin.auth import service as auth_service
+    from tocsin.cli.database import existing_database
+
     database = existing_database()
     with database.write_session() as session:
         token = auth_service.create_token(session, name=name, role=role)
@@ -96,6 +102,9 @@ def token_create(
 @token_app.command("list")
 def token_list(as_json: JsonFlag = False) -> None:
     """List tokens (never the secrets)."""
+    from tocsin.auth import service as auth_service
+    from tocsin.cli.database import existing_database
+
     database = existing_database()
     with database.read_session() as session:
         rows = [
@@ -124,6 +133,9 @@ def token_revoke(
     name: Annotated[str, typer.Option(help="Revoke every token with this name.")],
 ) -> None:
     """Revoke tokens by name."""
+    from tocsin.auth import service as auth_service
+    from tocsin.cli.database import existing_database
+
     database = existing_database()
     with database.write_session() as session:
         count = auth_service.revoke_named(session, name=name)
@@ -180,6 +192,9 @@ def serve(
 ) -> None:
     """Serve the API (/api/v1, docs at /docs), the web console (/console) and the public
     status page (/status), and run the engine unless --no-engine."""
+    from tocsin.cli.database import ensure_schema
+    from tocsin.config import load_settings
+
     https = _check_tls(tls_cert, tls_key)
     url = f"{'https' if https else 'http'}://{host}:{port}"
     # The serving workers read their settings from the environment: the same public URL.
@@ -283,6 +298,9 @@ def _check_pair(cert: Path, key: Path) -> None:
 
 
 def _engine(database: Database, settings: Settings, loaded: LoadedPolicy) -> Engine:
+    from tocsin.engine.loop import Engine
+    from tocsin.engine.steps import default_steps
+
     _sync_drills(database, loaded)
     steps = default_steps(loaded, settings.public_url, settings.admin_emails)
     return Engine(
@@ -296,6 +314,10 @@ def _engine(database: Database, settings: Settings, loaded: LoadedPolicy) -> Eng
 def _sync_drills(database: Database, loaded: LoadedPolicy) -> None:
     """The drill programme and the runbook's review as clocks (idempotent). Two engines
     starting at once may race: the loser finds the winner's clocks and carries on."""
+    from sqlalchemy.exc import IntegrityError
+
+    from tocsin.flows import drills as drill_flows
+
     try:
         with database.write_session() as session:
             drill_flows.sync(session, loaded)
@@ -305,6 +327,9 @@ def _sync_drills(database: Database, loaded: LoadedPolicy) -> None:
 
 def run_engine() -> None:
     """Run only the engine (clocks, escalations); scale out beside `serve --no-engine`."""
+    from tocsin.cli.database import ensure_schema
+    from tocsin.config import load_settings
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = load_settings()
     ensure_schema(settings.database_url)
@@ -323,6 +348,8 @@ def run_engine() -> None:
 def _preflight(*, engine: bool) -> None:
     """Refuse to start with an evidence store or (for the engine) an S3 witness that cannot
     be used: the message names the setting and the bucket."""
+    from tocsin.evidence import preflight
+
     try:
         preflight.check_store()
         if engine:
@@ -334,6 +361,9 @@ def _preflight(*, engine: bool) -> None:
 def _seal_secrets(database: Database) -> None:
     """Refuse to start without the key that seals stored secrets (a page at 3 a.m. would
     otherwise be the first to find out), and seal any stored before sealing existed."""
+    from tocsin import vault
+    from tocsin.notify import acklinks, named_channels
+
     try:
         with database.write_session() as session:
             acklinks.reseal_secrets(session)
@@ -346,6 +376,9 @@ def _seal_secrets(database: Database) -> None:
 def _bootstrap(database: Database, url: str) -> None:
     """The first admin, once; the CLI's token, kept. Nothing that exists is revoked, so a
     browser signed in before stays signed in."""
+    from tocsin.auth import people
+    from tocsin.auth import service as auth_service
+
     password = None
     with database.write_session() as session:
         if not people.list_users(session):
@@ -380,6 +413,8 @@ def _bootstrap(database: Database, url: str) -> None:
 
 def _password(given: str | None, generate: bool) -> tuple[str, bool]:
     """The password given, a generated one (shown once), or one typed twice at the prompt."""
+    from tocsin.auth import people
+
     if given is not None:
         return given, False
     if generate:
@@ -411,6 +446,9 @@ def user_create(
     generate: GenerateFlag = False,
 ) -> None:
     """Create a person who signs in to the console with a password."""
+    from tocsin.auth import people
+    from tocsin.cli.database import existing_database
+
     database = existing_database()
     secret, made_up = _password(password, generate)
     with _clear_errors(), database.write_session() as session:
@@ -426,6 +464,9 @@ def user_create(
 @user_app.command("list")
 def user_list(as_json: JsonFlag = False) -> None:
     """List the people who sign in (never their passwords)."""
+    from tocsin.auth import people
+    from tocsin.cli.database import existing_database
+
     database = existing_database()
     from tocsin.auth import sessions
 
@@ -462,6 +503,9 @@ def user_list(as_json: JsonFlag = False) -> None:
 
 
 def _set_disabled(username: str, disabled: bool) -> None:
+    from tocsin.auth import people
+    from tocsin.cli.database import existing_database
+
     database = existing_database()
     with _clear_errors(), database.write_session() as session:
         user = people.set_disabled(session, username=username, disabled=disabled)
@@ -492,6 +536,9 @@ def user_set_password(
     generate: GenerateFlag = False,
 ) -> None:
     """Set a new password; every console session the person had ends."""
+    from tocsin.auth import people
+    from tocsin.cli.database import existing_database
+
     database = existing_database()
     secret, made_up = _password(password, generate)
     with _clear_errors(), database.write_session() as session:

@@ -8,15 +8,15 @@ import typer
 
 from tocsin.alerts.kinds import KINDS, in_words
 from tocsin.cli.client import ApiClient, fail
-from tocsin.cli.output import console, emit_json, short_time, table
+from tocsin.cli.output import command_group, console, emit_json, short_time, table
 from tocsin.policy.durations import DurationKind, InvalidDuration, parse_duration
 from tocsin.timesource import now
 
-integration_app = typer.Typer(
+integration_app = command_group(
     help="Where alerts come from: keys and URLs for your monitoring.", no_args_is_help=True
 )
-alerts_app = typer.Typer(help="Alerts received from integrations.", no_args_is_help=True)
-silence_app = typer.Typer(
+alerts_app = command_group(help="Alerts received from integrations.", no_args_is_help=True)
+silence_app = command_group(
     help="Silences and maintenance windows (alerts kept, no paging).", no_args_is_help=True
 )
 

@@ -5,18 +5,23 @@ and be migrated, so a command run in the wrong directory says so instead of leav
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import make_url
+if TYPE_CHECKING:
+    from tocsin.db import Database
 
-from tocsin import migrate
+# Heavy imports (SQLAlchemy, alembic, argon2, the engine) happen inside the commands that
+# need them, so `tocsin --help` and the commands that only talk HTTP start quickly.
+
 from tocsin.cli.client import fail
-from tocsin.config import load_settings
-from tocsin.db import Database
 
 
 def existing_database() -> Database:
     """The configured database, which must exist and be migrated: an admin command run in
     the wrong directory says so instead of creating an empty ./var there."""
+    from tocsin.config import load_settings
+    from tocsin.db import Database
+
     settings = load_settings()
     _check_database_exists(settings.database_url)
     ensure_schema(settings.database_url, create=False)
@@ -24,6 +29,8 @@ def existing_database() -> Database:
 
 
 def _check_database_exists(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return
@@ -36,6 +43,8 @@ def _check_database_exists(url: str) -> None:
 
 def ensure_schema(url: str, *, create: bool = True) -> None:
     """Upgrade an empty database; refuse to run on one that needs a migration."""
+    from tocsin import migrate
+
     current = migrate.current_revision(url)
     if current is None and not create:
         fail(f"the database at {url} has no Tocsin tables; run `tocsin db upgrade` first")

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from tocsin.cli.client import ApiClient
-from tocsin.cli.output import console, emit_json, short_time, table
+from tocsin.cli.output import command_group, console, emit_json, short_time, table
 
-app = typer.Typer(
+app = command_group(
     help="Drills from the policy's drill programme: what is due and overdue, holding one "
     "(a real incident flagged drill, its pages and messages marked DRILL) and ending it with "
     "an outcome and lessons; and the runbook's own review.",

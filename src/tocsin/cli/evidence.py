@@ -8,26 +8,26 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import select
+
+if TYPE_CHECKING:
+    from tocsin.db import Database
+    from tocsin.evidence.verify import Report
+
+# Heavy imports (SQLAlchemy, alembic, argon2, the engine) happen inside the commands that
+# need them, so `tocsin --help` and the commands that only talk HTTP start quickly.
 
 from tocsin.cli.client import fail
-from tocsin.cli.database import existing_database
-from tocsin.cli.output import emit_json, table
-from tocsin.db import Database
+from tocsin.cli.output import command_group, emit_json, table
 from tocsin.errors import TocsinError
-from tocsin.evidence import bundle, keys, preflight, sealing, signing, witness
-from tocsin.evidence.models import Checkpoint
-from tocsin.evidence.verify import Report
-from tocsin.evidence.verify import verify as verify_record
 
-TOUCHES = "Works on the database (TOCSIN_DATABASE_URL) directly."
-checkpoint_app = typer.Typer(
-    help=f"Signed checkpoints over every timeline. {TOUCHES}", no_args_is_help=True
+TOUCHES = "Works on the database directly (TOCSIN_DATABASE_URL): run it where the server runs."
+checkpoint_app = command_group(
+    help=f"Signing keys and signed checkpoints over every timeline. {TOUCHES}", no_args_is_help=True
 )
-evidence_app = typer.Typer(
+evidence_app = command_group(
     help="The auditor's bundle: export one, verify one.", no_args_is_help=True
 )
 
@@ -39,6 +39,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON
 
 
 def _database() -> Database:
+    from tocsin.cli.database import existing_database
+
     return existing_database()
 
 
@@ -55,6 +57,9 @@ def verify(
 ) -> None:
     """Check every timeline, every incident row, the signed checkpoints and the witnesses;
     exit 1 naming each divergence. Works on the database directly."""
+    from tocsin.evidence import keys, witness
+    from tocsin.evidence.verify import verify as verify_record
+
     try:
         key = keys.public_key(public_key)
         configured = witness.configured()
@@ -105,6 +110,8 @@ def keygen(
 ) -> None:
     """Make a checkpoint signing key: keep the private file outside the database and its
     backups; give the public key (printed, and written beside it as .pub) to your auditors."""
+    from tocsin.evidence import signing
+
     try:
         key = signing.generate(out)
     except TocsinError as exc:
@@ -118,6 +125,8 @@ def keygen(
 @checkpoint_app.command("create")
 def create(force: Annotated[bool, typer.Option(help="Even if nothing moved.")] = False) -> None:
     """Sign a checkpoint now (the engine makes one every TOCSIN_CHECKPOINT_INTERVAL)."""
+    from tocsin.evidence import keys, preflight, sealing, witness
+
     try:
         key = keys.private_key()
         witnesses = witness.configured()
@@ -139,6 +148,10 @@ def create(force: Annotated[bool, typer.Option(help="Even if nothing moved.")] =
 @checkpoint_app.command("list")
 def list_(as_json: JsonFlag = False) -> None:
     """The checkpoints, newest first."""
+    from sqlalchemy import select
+
+    from tocsin.evidence.models import Checkpoint
+
     with _database().read_session() as session:
         rows = list(session.scalars(select(Checkpoint).order_by(Checkpoint.number.desc())))
         found = [
@@ -173,6 +186,8 @@ def export(
     """Write one incident's auditor bundle (timeline, row, signed checkpoint, the evidence
     files and a manifest). Each item's export is put on its chain of custody first. Works on
     the database directly."""
+    from tocsin.evidence import bundle, keys
+
     database = _database()
     try:
         public = keys.public_key()
@@ -197,6 +212,8 @@ def verify_bundle(
     as_json: JsonFlag = False,
 ) -> None:
     """Check a bundle with nothing but itself and the public key (no database needed)."""
+    from tocsin.evidence import bundle, signing
+
     try:
         report = bundle.verify_bundle(directory, signing.load_public(public_key))
     except TocsinError as exc:

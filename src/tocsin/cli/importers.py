@@ -7,30 +7,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 
-from tocsin.alerts.kinds import KINDS
+if TYPE_CHECKING:
+    from tocsin.db import Database
+    from tocsin.importers import plan, verify
+    from tocsin.importers.http import VendorApi
+    from tocsin.importers.model import Imported
+    from tocsin.importers.vendors import Connection, Vendor
+
+# Heavy imports (SQLAlchemy, alembic, argon2, the engine) happen inside the commands that
+# need them, so `tocsin --help` and the commands that only talk HTTP start quickly.
 from tocsin.cli.client import fail
-from tocsin.cli.database import ensure_schema
-from tocsin.cli.output import emit_json
-from tocsin.config import load_settings
-from tocsin.db import Database
-from tocsin.importers import plan, verify
-from tocsin.importers.http import SourceError, VendorApi
-from tocsin.importers.model import Imported
-from tocsin.importers.vendors import VENDORS, Connection, Vendor
-from tocsin.oncall.export import current_config
-from tocsin.timesource import now
+from tocsin.cli.output import command_group, emit_json
 
 DIRECT = (
     "Works on the database directly (TOCSIN_DATABASE_URL), as `tocsin token` does: run it "
     "where the database is; no server needs to be running."
 )
-app = typer.Typer(
+app = command_group(
     help="Import on-call from Opsgenie, PagerDuty or Grafana OnCall: --plan, --apply or "
     f"--out FILE, then `tocsin import verify`. {DIRECT}",
     no_args_is_help=True,
@@ -53,6 +52,10 @@ OutFile = Annotated[
 
 
 def _database() -> Database:
+    from tocsin.cli.database import ensure_schema
+    from tocsin.config import load_settings
+    from tocsin.db import Database
+
     settings = load_settings()
     ensure_schema(settings.database_url)
     return Database(settings.database_url)
@@ -72,6 +75,8 @@ def _progress(title: str) -> Iterator[Progress]:
 
 @contextmanager
 def _connected(vendor: Vendor, connection: Connection) -> Iterator[VendorApi]:
+    from tocsin.importers.http import SourceError
+
     with _progress(vendor.title) as bar:
         task: TaskID = bar.add_task(f"Reading {vendor.title}", total=None)
 
@@ -91,6 +96,9 @@ def _connected(vendor: Vendor, connection: Connection) -> Iterator[VendorApi]:
 
 
 def _load(vendor: Vendor, connection: Connection, database: Database) -> Imported:
+    from tocsin.oncall.export import current_config
+    from tocsin.timesource import now
+
     with database.read_session() as session:
         current = current_config(session)
     with _connected(vendor, connection) as client:
@@ -107,6 +115,9 @@ def _mode(plan_only: bool, apply: bool, out: Path | None) -> str:
 def _import(
     name: str, connection: Connection, plan_only: bool, apply: bool, out: Path | None
 ) -> None:
+    from tocsin.importers import plan
+    from tocsin.importers.vendors import VENDORS
+
     mode = _mode(plan_only, apply, out)
     database = _database()
     imported = _load(VENDORS[name], connection, database)
@@ -149,6 +160,9 @@ def _integrations_note(outcome: plan.Outcome) -> None:
 
 def _senders(outcome: plan.Outcome) -> None:
     """Where each sender whose key is in its URL must post from now on (same key)."""
+    from tocsin.alerts.kinds import KINDS
+    from tocsin.config import load_settings
+
     moving = [i for i in outcome.integrations if i.was]
     if not moving:
         return
@@ -183,6 +197,8 @@ def opsgenie(
     out: OutFile = None,
 ) -> None:
     """Import from Opsgenie (REST API v2). Integrations keep their API keys."""
+    from tocsin.importers.vendors import Connection
+
     if region not in ("us", "eu"):
         fail("--region is us or eu")
     _import("opsgenie", Connection(api_key, region, base_url), plan_only, apply, out)
@@ -199,6 +215,8 @@ def pagerduty(
     out: OutFile = None,
 ) -> None:
     """Import from PagerDuty (REST API v2). Events API v2 integrations keep their keys."""
+    from tocsin.importers.vendors import Connection
+
     _import("pagerduty", Connection(token, None, base_url), plan_only, apply, out)
 
 
@@ -226,6 +244,8 @@ def grafana_oncall(
 ) -> None:
     """Import from Grafana OnCall (its public API). Grafana Alerting and Alertmanager
     integrations keep their tokens; their senders' URLs change."""
+    from tocsin.importers.vendors import Connection
+
     _import("grafana-oncall", Connection(token, None, base_url, grafana_url), plan_only, apply, out)
 
 
@@ -252,6 +272,10 @@ def verify_command(
 ) -> None:
     """Compare who is on call at each hour of the next DAYS days, by SOURCE and by Tocsin;
     list every hour that differs (exit 1 if any does)."""
+    from tocsin.importers import verify
+    from tocsin.importers.vendors import VENDORS, Connection
+    from tocsin.timesource import now
+
     vendor = VENDORS.get(source) or fail(f"unknown source {source!r}: {', '.join(VENDORS)}")
     start = _instant(from_) if from_ else now()
     connection = Connection(credential, region, base_url, grafana_url)

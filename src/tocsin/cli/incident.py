@@ -8,11 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from tocsin.cli.client import ApiClient, fail
-from tocsin.cli.output import console, due_time, emit_json, short_time, table
-from tocsin.incidents.schemas import EventOut
+from tocsin.cli.output import command_group, console, due_time, emit_json, short_time, table
 from tocsin.incidents.wording import summarise
 
-app = typer.Typer(help="Declare and run incidents (talks to the API).", no_args_is_help=True)
+app = command_group(help="Declare and run incidents (talks to the API).", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
 
@@ -148,6 +147,8 @@ def timeline(incident_id: str, as_json: JsonFlag = False) -> None:
 
 def _timeline_row(event: dict[str, Any]) -> tuple[Any, ...]:
     """One event as a table row, its details worded as the web console's timeline words them."""
+    from tocsin.incidents.schemas import EventOut  # loads SQLAlchemy: only when shown
+
     details = summarise(EventOut.model_validate(event))
     at, hash_ = short_time(event["at"]), event["hash"][:12]
     return (event["seq"], at, event["kind"], event["actor"], details, hash_)

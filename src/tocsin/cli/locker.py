@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from tocsin.cli.client import ApiClient, fail
-from tocsin.cli.output import emit_json, short_time, table
+from tocsin.cli.output import command_group, emit_json, short_time, table
 
-evidence_app = typer.Typer(
+evidence_app = command_group(
     help="Attach evidence to an incident, list it, fetch it, hand it over, hold it.",
     no_args_is_help=True,
 )

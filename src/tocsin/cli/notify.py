@@ -18,15 +18,15 @@ import typer
 import yaml
 
 from tocsin.cli.client import ApiClient, fail
-from tocsin.cli.output import emit_json, short_time, table
+from tocsin.cli.output import command_group, emit_json, short_time, table
 
-app = typer.Typer(
+app = command_group(
     help="Notification channels: save them by name, list them, send a test.",
     no_args_is_help=True,
 )
-channel_app = typer.Typer(
+channel_app = command_group(
     help="Named channels (email, webhook, apprise, teams, slack) that policy audiences reach as "
-    "channel:<name>.",
+    "`channel:<name>`.",
     no_args_is_help=True,
 )
 app.add_typer(channel_app, name="channel")
@@ -49,7 +49,7 @@ def _client() -> ApiClient:
 
 @channel_app.command("add")
 def add(
-    name: Annotated[str, typer.Argument(help="Its name, as channel:<name> in the policy.")],
+    name: Annotated[str, typer.Argument(help="Its name, as `channel:<name>` in the policy.")],
     kind: Annotated[str, typer.Argument(help="email, webhook, apprise, teams or slack.")],
     settings: SetOption = [],  # noqa: B006
     config: Annotated[

@@ -8,12 +8,12 @@ from typing import Annotated
 import typer
 
 from tocsin.cli.client import ApiClient, fail
-from tocsin.cli.output import emit_json, short_time, table
+from tocsin.cli.output import command_group, emit_json, short_time, table
 
-app = typer.Typer(
+app = command_group(
     help="On-call: apply the on-call file, who is on call, shifts, overrides.", no_args_is_help=True
 )
-override_app = typer.Typer(help="Cover someone's shift on a schedule.", no_args_is_help=True)
+override_app = command_group(help="Cover someone's shift on a schedule.", no_args_is_help=True)
 app.add_typer(override_app, name="override")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]

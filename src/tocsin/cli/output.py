@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -74,3 +75,10 @@ def due_time(value: str | None, state: str) -> str:
     absolute = value.replace("T", " ")[:19] + "Z"
     wording = until_text(moment, now())
     return f"{absolute} ({'due ' + wording if wording.startswith('in') else wording})"
+
+
+def command_group(**options: Any) -> typer.Typer:
+    """Every `tocsin` command group: help in Markdown, so a docstring's paragraphs reflow to
+    the terminal's width instead of keeping the source's line breaks (a blank line starts a
+    new paragraph; `code` keeps text such as `channel:<name>` as written)."""
+    return typer.Typer(rich_markup_mode="markdown", **options)

@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 
 from tocsin.cli.client import fail
-from tocsin.cli.output import emit_json, table
+from tocsin.cli.output import command_group, emit_json, table
 from tocsin.policy.loader import LoadedPolicy, PolicyError, bundled_policy_names, load_policy
 from tocsin.policy.render import explain_rows, render_markdown
 from tocsin.policy.schema import UnknownSeverity
 from tocsin.timesource import now
 
-app = typer.Typer(help="Check, render and explain runbook policies.", no_args_is_help=True)
+app = command_group(help="Check, render and explain runbook policies.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 PolicyRef = Annotated[

@@ -10,14 +10,14 @@ import click
 import typer
 
 from tocsin.cli.client import ApiClient, fail
-from tocsin.cli.output import console, emit_json, short_time, table
+from tocsin.cli.output import command_group, console, emit_json, short_time, table
 
-review_app = typer.Typer(
+review_app = command_group(
     help="Post-incident reviews: read, edit (Markdown), move along draft → in_review → "
     "reviewed → closed, and export as Markdown, HTML or PDF.",
     no_args_is_help=True,
 )
-actions_app = typer.Typer(
+actions_app = command_group(
     help="Action items from reviews. With no command: list them (`--overdue` for the late ones).",
     invoke_without_command=True,
 )

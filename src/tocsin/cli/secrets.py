@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tocsin import vault
-from tocsin.cli.client import fail
-from tocsin.cli.database import existing_database
-from tocsin.config import load_settings
-from tocsin.db import Database
-from tocsin.errors import TocsinError
-from tocsin.evidence import switches
-from tocsin.notify import acklinks, named_channels
-from tocsin.policy.loader import load_policy
+from tocsin.cli.output import command_group
 
-app = typer.Typer(
+if TYPE_CHECKING:
+    pass
+
+# Heavy imports (SQLAlchemy, alembic, argon2, the engine) happen inside the commands that
+# need them, so `tocsin --help` and the commands that only talk HTTP start quickly.
+from tocsin.cli.client import fail
+from tocsin.errors import TocsinError
+
+app = command_group(
     help="The key that seals secrets stored in the database (TOCSIN_SECRET_KEY).",
     no_args_is_help=True,
 )
@@ -26,6 +26,8 @@ app = typer.Typer(
 @app.command("new-key")
 def new_key() -> None:
     """Print a new key for TOCSIN_SECRET_KEY (keep it in your secret manager, not the database)."""
+    from tocsin import vault
+
     typer.echo(vault.new_key())
 
 
@@ -39,6 +41,10 @@ def reseal(
     """Seal secrets stored in the clear (serve and engine also do it at start); with --rotate,
     re-seal all of them under the first of TOCSIN_SECRET_KEY's keys. Works on the database
     directly."""
+    from tocsin import vault
+    from tocsin.cli.database import existing_database
+    from tocsin.notify import acklinks, named_channels
+
     database = existing_database()
     try:
         with database.write_session() as session:
@@ -58,6 +64,12 @@ def switch_secret(
 ) -> None:
     """Set the HMAC-SHA256 secret a switch's webhook is signed with, sealed in the database:
     read from standard input, or made with --generate. Works on the database directly."""
+    from tocsin import vault
+    from tocsin.config import load_settings
+    from tocsin.db import Database
+    from tocsin.evidence import switches
+    from tocsin.policy.loader import load_policy
+
     settings = load_settings()
     policy = load_policy(settings.policy).policy
     if policy.switch(name) is None:

@@ -8,17 +8,17 @@ from typing import Annotated, Any
 import typer
 
 from tocsin.cli.client import ApiClient, fail
-from tocsin.cli.output import console, emit_json, short_time, table
+from tocsin.cli.output import command_group, console, emit_json, short_time, table
 
-app = typer.Typer(
+app = command_group(
     help="The public status page (/status): components, public incidents, maintenance, "
     "subscribers.",
     no_args_is_help=True,
 )
-component_app = typer.Typer(
+component_app = command_group(
     help="Components customers see, made of services.", no_args_is_help=True
 )
-maintenance_app = typer.Typer(help="Scheduled maintenance.", no_args_is_help=True)
+maintenance_app = command_group(help="Scheduled maintenance.", no_args_is_help=True)
 app.add_typer(component_app, name="component")
 app.add_typer(maintenance_app, name="maintenance")
 

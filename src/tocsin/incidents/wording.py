@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tocsin.incidents.schemas import ClockOut, EventOut
 from tocsin.policy.clock_kinds import fires
+
+if TYPE_CHECKING:  # the schemas load the models (SQLAlchemy); the CLI's tables need neither
+    from tocsin.incidents.schemas import ClockOut, EventOut
 
 # -- time in words ------------------------------------------------------------------------------
 
