@@ -164,7 +164,9 @@ def _add_health(app: FastAPI, runtime: Runtime) -> None:
                 session.execute(text("SELECT 1"))
         except Exception as exc:  # any failure here means "not healthy", with the reason
             return JSONResponse(
-                status_code=503, content={"status": "unavailable", "database": str(exc)[:200]}
+                status_code=503,
+                content={"status": "unavailable", "database": str(exc)[:200]},
+                headers=_answered_by(),
             )
         return JSONResponse(
             content={
@@ -175,8 +177,14 @@ def _add_health(app: FastAPI, runtime: Runtime) -> None:
                 "policy": {"name": runtime.policy.policy.name, "hash": runtime.policy.hash},
                 "engines": _engines(runtime),
                 "engine_lease": _lease_holder(runtime),
-            }
+            },
+            headers=_answered_by(),
         )
+
+
+def _answered_by() -> dict[str, str]:
+    """Which serving process answered, as uvicorn or gunicorn operators look for it."""
+    return {"X-Tocsin-Pid": str(os.getpid())}
 
 
 def _engines(runtime: Runtime) -> list[dict[str, object]]:
