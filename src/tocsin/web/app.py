@@ -204,8 +204,12 @@ def _engines(runtime: Runtime) -> list[dict[str, object]]:
 
 
 def _lease_holder(runtime: Runtime) -> dict[str, object] | None:
-    """The engine that runs the clocks and the outbox now; None: nobody holds the lease."""
-    holder = lease.current_holder(runtime.database)
+    """The engine that runs the clocks and the outbox now; None: nobody holds the lease;
+    `problem` when the schema is not this code's (no engine can hold the lease then)."""
+    try:
+        holder = lease.current_holder(runtime.database)
+    except lease.SchemaMismatch as mismatch:
+        return {"problem": str(mismatch)}
     if holder is None:
         return None
     return {
