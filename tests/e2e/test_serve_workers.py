@@ -207,6 +207,43 @@ def test_an_alert_to_any_worker_pages_once_and_at_once(stack: Stack) -> None:
     assert len(keys) == 4 and len(set(keys)) == 4, keys
 
 
+def scrape(server: Server) -> tuple[int, float]:
+    """One /metrics scrape on its own connection: the worker that answered and the alerts
+    it counts as taken in."""
+    with httpx.Client(timeout=10) as client:
+        answer = client.get(f"{server.url}/metrics")
+    assert answer.status_code == 200, answer.text
+    ingested = [
+        float(line.rsplit(" ", 1)[1])
+        for line in answer.text.splitlines()
+        if line.startswith("tocsin_alerts_ingested_total{")
+    ]
+    return int(answer.headers["X-Tocsin-Pid"]), sum(ingested)
+
+
+def test_every_worker_reports_the_deployments_intake(stack: Stack) -> None:
+    """Alerts taken in by both workers; every scrape, whichever worker answers, counts all of
+    them (the figures come from the shared database, not from one worker's memory)."""
+    answers_from_both_workers(stack.server)  # both are up, so both take some alerts
+    fired = 6
+    for n in range(fired):
+        fire_alert(stack, f"MetricsDown{n}")
+    scrapes: list[tuple[int, float]] = []
+    with ThreadPoolExecutor(8) as pool:
+        deadline = time.monotonic() + 60
+        while len({pid for pid, _ in scrapes}) < 2 and time.monotonic() < deadline:
+            scrapes += pool.map(lambda _: scrape(stack.server), range(8))
+    assert len({pid for pid, _ in scrapes}) == 2, f"one worker answered every scrape: {scrapes}"
+    assert stack.server.process.pid not in {pid for pid, _ in scrapes}
+    assert {total for _, total in scrapes} == {fired}, scrapes
+
+
+def test_healthz_names_the_worker_in_a_header(stack: Stack) -> None:
+    with httpx.Client(timeout=10) as client:
+        answer = client.get(f"{stack.server.url}/healthz")
+    assert answer.headers["X-Tocsin-Pid"] == str(answer.json()["pid"])
+
+
 def test_sigterm_stops_workers_and_releases_the_lease(stack: Stack, database: Database) -> None:
     assert lease.current_holder(database) is not None
     stack.server.process.send_signal(signal.SIGTERM)

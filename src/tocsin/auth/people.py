@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,8 +25,13 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 takes any length; this only bounds the work one request can ask for
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _hasher = PasswordHasher()
-# Checked when the username is unknown, so an unknown name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked when the username is unknown, so an unknown name costs as long as a wrong
+    password. Made on the first failed sign-in, not at import: every CLI call imports this."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -138,7 +144,7 @@ def verify_password(session: Session, username: str, password: str) -> User | No
     user = find(session, username)
     stored = user.password_hash if user is not None else None
     try:
-        _hasher.verify(stored or _DUMMY_HASH, password)
+        _hasher.verify(stored or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or stored is None or user.disabled:

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from tocsin import migrate
 from tocsin.db import Database
 from tocsin.engine.models import EngineLease
 from tocsin.timesource import now
@@ -38,6 +39,34 @@ from tocsin.timesource import now
 log = logging.getLogger("tocsin.engine")
 LEASE_NAME = "engine"  # one lease a deployment
 DEFAULT_LEASE_SECONDS = 15.0
+
+
+class SchemaMismatch(RuntimeError):
+    """The database's schema is not the one this Tocsin was built for, so the lease table
+    (and more) cannot be trusted: the message names both revisions and the fix."""
+
+
+def schema_problem(database: Database) -> str | None:
+    """None if the database is at this code's migration head; else what is wrong, for
+    operators (an older database after an upgrade of Tocsin, or the reverse)."""
+    found = migrate.current_revision(database.url)
+    expected = migrate.head_revision(database.url)
+    if found == expected:
+        return None
+    return (
+        f"database schema mismatch: this Tocsin expects migration {expected}, the database "
+        f"is at {found or 'no migration (empty)'}; run `tocsin db upgrade` (or, if the "
+        "database is newer, run the Tocsin version that migrated it)"
+    )
+
+
+def _explain(database: Database, exc: DBAPIError) -> SchemaMismatch | None:
+    """A SQL error caused by a schema mismatch, as a SchemaMismatch; None if it was not."""
+    try:
+        problem = schema_problem(database)
+    except Exception:  # the database itself is unreachable: the raw error says it best
+        return None
+    return SchemaMismatch(problem) if problem else None
 
 
 @dataclass(frozen=True)
@@ -81,6 +110,13 @@ class Lease:
         asked_at = time.monotonic()  # the lease runs from before we asked, to be safe
         try:
             won = self._take_or_renew()
+        except DBAPIError as exc:
+            mismatch = _explain(self.database, exc)
+            if mismatch is not None:
+                log.error("engine cannot take its lease: %s", mismatch)
+            else:  # the database is down: keep what we had until it runs out
+                log.warning("engine could not renew its lease: %s", exc)
+            return self.held()
         except Exception as exc:  # the database is down: keep what we had until it runs out
             log.warning("engine could not renew its lease: %s", exc)
             return self.held()
@@ -147,7 +183,18 @@ class Lease:
 
 
 def current_holder(database: Database) -> LeaseHolder | None:
-    """Who holds the lease now (None if nobody does, or it has expired)."""
+    """Who holds the lease now (None if nobody does, or it has expired). Raises
+    SchemaMismatch, naming the revisions, when the schema is not this code's."""
+    try:
+        return _read_holder(database)
+    except DBAPIError as exc:
+        mismatch = _explain(database, exc)
+        if mismatch is not None:
+            raise mismatch from exc
+        raise
+
+
+def _read_holder(database: Database) -> LeaseHolder | None:
     with database.read_session() as session:
         row = session.scalar(
             select(EngineLease).where(

@@ -30,6 +30,7 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tocsin.importers import mapping
 from tocsin.importers.handles import Handles, layer_name, slug
 from tocsin.importers.http import SourceError, VendorApi
 from tocsin.importers.model import Imported, IntegrationIn, LeftOut, Period, Progress, no_progress
@@ -83,7 +84,7 @@ def api(
 
 
 def source_id(kind: str, ident: str) -> str:
-    return f"{VENDOR}:{kind}:{ident}"
+    return mapping.source_id(VENDOR, kind, ident)
 
 
 # -- fetching ----------------------------------------------------------------------------------
@@ -263,12 +264,7 @@ def shift_zone(shift: Json, schedule: Json) -> str:
 
 
 def _zone(zone: str | None) -> str:
-    if not zone or zone.lower() in ("etc/utc", "utc"):
-        return "UTC"
-    try:
-        return str(ZoneInfo(zone))
-    except (ValueError, KeyError):
-        return "UTC"
+    return mapping.zone_or_utc(zone, utc_aliases=("etc/utc", "utc"))
 
 
 def _ends(shift: Json, zone: str) -> datetime:

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tocsin.importers import mapping
 from tocsin.importers.handles import Handles, layer_name, slug
 from tocsin.importers.http import VendorApi
 from tocsin.importers.model import Imported, IntegrationIn, LeftOut, Period, Progress, no_progress
@@ -62,7 +63,7 @@ def api(
 
 
 def source_id(kind: str, ident: str) -> str:
-    return f"{VENDOR}:{kind}:{ident}"
+    return mapping.source_id(VENDOR, kind, ident)
 
 
 # -- fetching ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tocsin.importers import mapping
 from tocsin.importers.handles import Handles, slug
 from tocsin.importers.http import VendorApi
 from tocsin.importers.model import Imported, IntegrationIn, LeftOut, Period, Progress, no_progress
@@ -56,7 +57,7 @@ def api(token: str, *, base_url: str | None = None, progress: Progress = no_prog
 
 
 def source_id(kind: str, ident: str) -> str:
-    return f"{VENDOR}:{kind}:{ident}"
+    return mapping.source_id(VENDOR, kind, ident)
 
 
 # -- fetching ----------------------------------------------------------------------------------
@@ -412,10 +413,7 @@ class _Mapper:
 
 
 def _zone(zone: str | None) -> str:
-    try:
-        return str(ZoneInfo(zone)) if zone else "UTC"
-    except (ValueError, KeyError):
-        return "UTC"
+    return mapping.zone_or_utc(zone)
 
 
 def _seconds(text: str) -> int:

@@ -164,7 +164,9 @@ def _add_health(app: FastAPI, runtime: Runtime) -> None:
                 session.execute(text("SELECT 1"))
         except Exception as exc:  # any failure here means "not healthy", with the reason
             return JSONResponse(
-                status_code=503, content={"status": "unavailable", "database": str(exc)[:200]}
+                status_code=503,
+                content={"status": "unavailable", "database": str(exc)[:200]},
+                headers=_answered_by(),
             )
         return JSONResponse(
             content={
@@ -175,8 +177,14 @@ def _add_health(app: FastAPI, runtime: Runtime) -> None:
                 "policy": {"name": runtime.policy.policy.name, "hash": runtime.policy.hash},
                 "engines": _engines(runtime),
                 "engine_lease": _lease_holder(runtime),
-            }
+            },
+            headers=_answered_by(),
         )
+
+
+def _answered_by() -> dict[str, str]:
+    """Which serving process answered, as uvicorn or gunicorn operators look for it."""
+    return {"X-Tocsin-Pid": str(os.getpid())}
 
 
 def _engines(runtime: Runtime) -> list[dict[str, object]]:
@@ -196,8 +204,12 @@ def _engines(runtime: Runtime) -> list[dict[str, object]]:
 
 
 def _lease_holder(runtime: Runtime) -> dict[str, object] | None:
-    """The engine that runs the clocks and the outbox now; None: nobody holds the lease."""
-    holder = lease.current_holder(runtime.database)
+    """The engine that runs the clocks and the outbox now; None: nobody holds the lease;
+    `problem` when the schema is not this code's (no engine can hold the lease then)."""
+    try:
+        holder = lease.current_holder(runtime.database)
+    except lease.SchemaMismatch as mismatch:
+        return {"problem": str(mismatch)}
     if holder is None:
         return None
     return {

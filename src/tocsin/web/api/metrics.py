@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -64,5 +65,8 @@ def metrics(
     response_class=Response,
 )
 def scrape(request: Request) -> Response:
+    """Every figure is read from the shared database, so any worker of `serve --workers N`
+    gives the deployment's totals; `X-Tocsin-Pid` names the worker that answered."""
     body = exporter.exposition(request.app.state.prometheus)
-    return Response(content=body, media_type=CONTENT_TYPE_LATEST)
+    pid = {"X-Tocsin-Pid": str(os.getpid())}
+    return Response(content=body, media_type=CONTENT_TYPE_LATEST, headers=pid)
